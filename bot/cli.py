@@ -1,0 +1,167 @@
+"""The ``bijli`` command: schema, imports, demo data, and the processes of the Procfile."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from bot import settings as settings_mod
+
+IMPORT_KINDS = ("consumers", "bills", "prepaid-balances", "staff")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Bijli Sahayak: WhatsApp and SMS assistant for UPPCL discoms."""
+
+
+# --------------------------------------------------------------------------- database
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the tables to the latest schema."""
+    from bot import db as db_mod
+
+    cfg = settings_mod.load()
+    if cfg.database_url.startswith("sqlite:///"):
+        Path(cfg.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db_mod.upgrade(cfg.database_url, revision)
+    click.echo(f"database at {revision}: {_safe_url(cfg.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@main.command("import")
+@click.argument("kind", type=click.Choice(IMPORT_KINDS))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows even if some are bad.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def import_cmd(kind: str, file: Path, skip_bad_rows: bool, no_progress: bool) -> None:
+    """Import a discom CSV file (consumers, bills, prepaid-balances or staff)."""
+    from bot import importers
+    from bot.store import engine_for
+
+    cfg = settings_mod.load()
+    report = importers.import_file(
+        engine_for(cfg.database_url),
+        kind,
+        file,
+        skip_bad_rows=skip_bad_rows,
+        progress=not no_progress,
+    )
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command("demo-data")
+@click.option("--consumers", "count", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=2023, show_default=True)
+def demo_data(count: int, out: Path, seed: int) -> None:
+    """Write consumers, bills, prepaid balances and staff CSVs with synthetic data."""
+    from bot import demo_data as demo
+
+    written = demo.write_demo_data(out, consumers=count, seed=seed, progress=True)
+    for kind, path in written.items():
+        click.echo(f"{kind}: {path}")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@main.command("train")
+@click.option("--force", is_flag=True, help="Train even if a model for this data is cached.")
+def train(force: bool) -> None:
+    """Train the Rasa model if the training data changed; print its path."""
+    from bot import model
+
+    click.echo(model.train_if_needed(force=force))
+
+
+@main.command("rasa-server", context_settings={"ignore_unknown_options": True})
+@click.argument("rasa_args", nargs=-1, type=click.UNPROCESSED)
+def rasa_server(rasa_args: tuple[str, ...]) -> None:
+    """Run the Rasa server on the cached model, with Redis tracker and lock stores."""
+    from bot import model
+    from bot.launcher import rasa_env
+
+    cfg = settings_mod.load()
+    path = model.model_path()
+    if not path.exists():
+        raise click.ClickException(f"no trained model at {path}: run `bijli train` first")
+    port = os.environ.get("RASA_PORT") or cfg.rasa_url.rsplit(":", 1)[-1]
+    argv = [
+        str(Path(sys.executable).with_name("rasa")),
+        "run",
+        "--enable-api",
+        "--model",
+        str(path),
+        "--endpoints",
+        str(settings_mod.ROOT / "endpoints.yml"),
+        "--credentials",
+        str(settings_mod.ROOT / "credentials.yml"),
+        "--port",
+        port,
+        *rasa_args,
+    ]
+    os.execve(argv[0], argv, {**os.environ, **rasa_env(cfg)})
+
+
+@main.command("actions-server")
+@click.option("--port", default=5055, show_default=True)
+def actions_server(port: int) -> None:
+    """Run the rasa_sdk action server with the project's custom actions."""
+    argv = [
+        str(Path(sys.executable).with_name("rasa")),
+        "run",
+        "actions",
+        "--actions",
+        "bot.actions",
+        "--port",
+        str(port),
+    ]
+    os.execve(argv[0], argv, dict(os.environ))
+
+
+@main.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker on the inbound and notifications queues."""
+    from bot import queues
+
+    cfg = settings_mod.load()
+    if not cfg.redis_url:
+        raise click.ClickException("REDIS_URL is not set (`bijli run` starts an embedded Redis)")
+    queues.run_worker(cfg, burst=burst)
+
+
+@main.command("run")
+@click.option("--demo-consumers", type=int, default=2000, show_default=True)
+@click.option("--no-demo", is_flag=True, help="Do not load demo data into an empty database.")
+def run(demo_consumers: int, no_demo: bool) -> None:
+    """Start every Procfile process on the embedded defaults, and print the URLs to open."""
+    from bot import launcher
+
+    sys.exit(launcher.run_all(demo_consumers=0 if no_demo else demo_consumers))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,72 @@
+"""Settings read from the environment: the one place that knows the variable names.
+
+Every other module asks for a :class:`Settings` (usually via :func:`load`) and never reads
+``os.environ`` itself, so tests can build one with overrides and nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+#: Twilio's development placeholders; when these are in use the local fake Twilio is the target.
+DEV_ACCOUNT_SID = "AC00000000000000000000000000000000"
+DEV_AUTH_TOKEN = "dev-auth-token-not-secret"
+
+#: Project root (the directory holding ``pyproject.toml``).
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _var_dir() -> Path:
+    return Path(os.environ.get("BIJLI_VAR_DIR", ROOT / "var"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; see ``.env.example`` for each variable."""
+
+    database_url: str
+    redis_url: str | None
+    rasa_url: str
+    public_base_url: str
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_api_base_url: str | None
+    twilio_sms_from: str
+    twilio_whatsapp_from: str
+    var_dir: Path
+    #: Accounts a sender may look up per day that are not registered to their mobile.
+    lookup_limit_per_day: int = 5
+    #: Discom served when a message does not say which.
+    default_discom: str = "KESCO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def twilio_is_dev(self) -> bool:
+        """True when no real Twilio credentials are configured."""
+        return self.twilio_account_sid == DEV_ACCOUNT_SID
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with some fields replaced (used by tests and the launcher)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    var_dir = Path(env.get("BIJLI_VAR_DIR", str(_var_dir())))
+    return Settings(
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'bijli.sqlite3'}",
+        redis_url=env.get("REDIS_URL") or None,
+        rasa_url=(env.get("RASA_URL") or "http://127.0.0.1:5005").rstrip("/"),
+        public_base_url=(env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or DEV_ACCOUNT_SID,
+        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or DEV_AUTH_TOKEN,
+        twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or None),
+        twilio_sms_from=env.get("TWILIO_SMS_FROM") or "+15005550006",
+        twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM") or "whatsapp:+14155238886",
+        var_dir=var_dir,
+        lookup_limit_per_day=int(env.get("BIJLI_LOOKUP_LIMIT_PER_DAY") or 5),
+        default_discom=env.get("BIJLI_DEFAULT_DISCOM") or "KESCO",
+    )

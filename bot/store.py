@@ -1,0 +1,428 @@
+"""The data store: SQLAlchemy models, the engine factory and the queries everything else uses.
+
+Money is kept in integer paise so that SQLite and PostgreSQL agree to the last paisa. Times are
+naive UTC; :func:`to_ist` converts for people. Nothing here connects at import time: callers make an
+engine with :func:`make_engine` (or :func:`engine_for`) and pass sessions around.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeMeta, Session, registry, sessionmaker
+
+DISCOMS = ("KESCO", "PVVNL", "MVVNL", "DVVNL", "PUVVNL")
+CATEGORIES = ("domestic", "commercial", "public_institution", "industrial")
+METER_TYPES = ("postpaid", "smart_postpaid", "smart_prepaid")
+LANGUAGES = ("hi", "en")
+STAFF_ROLES = ("meter_reader", "officer")
+CHANNELS = ("sms", "whatsapp")
+
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+
+mapper_registry = registry()
+
+
+class Base(metaclass=DeclarativeMeta):
+    """Declarative base spelled out, so that mypy sees a real class (SQLAlchemy 1.4 docs)."""
+
+    __abstract__ = True
+    registry = mapper_registry
+    metadata = mapper_registry.metadata
+    __init__ = mapper_registry.constructor
+
+
+def utcnow() -> dt.datetime:
+    """Current time as naive UTC, the form every timestamp column holds."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def to_ist(moment: dt.datetime) -> dt.datetime:
+    """Convert a naive-UTC timestamp to Indian Standard Time."""
+    return moment.replace(tzinfo=dt.timezone.utc).astimezone(IST)
+
+
+class Consumer(Base):
+    __tablename__ = "consumers"
+
+    id = Column(Integer, primary_key=True)
+    discom = Column(String(8), nullable=False)
+    new_account_no = Column(String(10), nullable=False, unique=True)
+    old_account_no = Column(String(8))
+    name = Column(String(200), nullable=False)
+    mobile = Column(String(16), index=True)  # E.164
+    category = Column(String(24), nullable=False)
+    meter_type = Column(String(16), nullable=False)
+    area = Column(String(120), nullable=False, default="")
+    language = Column(String(2), nullable=False, default="hi")
+    whatsapp_opt_in = Column(Boolean, nullable=False, default=False)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("discom", "old_account_no", name="uq_consumer_old_no"),)
+
+
+class Bill(Base):
+    __tablename__ = "bills"
+
+    id = Column(Integer, primary_key=True)
+    new_account_no = Column(
+        String(10), ForeignKey("consumers.new_account_no", ondelete="CASCADE"), nullable=False
+    )
+    bill_month = Column(String(7), nullable=False)  # YYYY-MM
+    amount_due_paise = Column(BigInteger, nullable=False)
+    due_date = Column(Date, nullable=False)
+    arrears_paise = Column(BigInteger, nullable=False, default=0)
+    imported_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("new_account_no", "bill_month", name="uq_bill_month"),)
+
+
+class PrepaidBalance(Base):
+    __tablename__ = "prepaid_balances"
+
+    new_account_no = Column(
+        String(10), ForeignKey("consumers.new_account_no", ondelete="CASCADE"), primary_key=True
+    )
+    balance_paise = Column(BigInteger, nullable=False)
+    as_of = Column(DateTime, nullable=False)  # naive UTC
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(40), nullable=False, unique=True)
+    new_account_no = Column(
+        String(10), ForeignKey("consumers.new_account_no", ondelete="CASCADE"), nullable=False
+    )
+    amount_paise = Column(BigInteger, nullable=False)
+    channel = Column(String(16), nullable=False)  # qr, counter, online
+    status = Column(String(16), nullable=False, default="pending")  # pending, paid, failed
+    receipt_no = Column(String(40), unique=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    paid_at = Column(DateTime)
+
+    __table_args__ = (Index("ix_payments_account", "new_account_no", "created_at"),)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(24), nullable=False, unique=True)
+    kind = Column(String(32), nullable=False)
+    new_account_no = Column(String(10), index=True)
+    mobile = Column(String(16))
+    area = Column(String(120))
+    description = Column(Text, nullable=False, default="")
+    status = Column(String(16), nullable=False, default="open")
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id = Column(Integer, primary_key=True)
+    mobile = Column(String(16), nullable=False, unique=True)
+    name = Column(String(200), nullable=False)
+    role = Column(String(16), nullable=False)
+    area = Column(String(120), nullable=False, default="")
+    active = Column(Boolean, nullable=False, default=True)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(200), nullable=False)
+    kind = Column(String(32), nullable=False)  # new_account_number, disconnection_warning
+    status = Column(String(16), nullable=False, default="draft")
+    filters = Column(Text, nullable=False, default="{}")  # JSON
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    started_at = Column(DateTime)
+    finished_at = Column(DateTime)
+
+
+class OutboundMessage(Base):
+    __tablename__ = "outbound_messages"
+
+    id = Column(Integer, primary_key=True)
+    idempotency_key = Column(String(120), nullable=False, unique=True)
+    channel = Column(String(16), nullable=False)
+    to_number = Column(String(16), nullable=False)  # E.164, without the whatsapp: prefix
+    body = Column(Text, nullable=False, default="")
+    media_url = Column(Text)
+    campaign_id = Column(Integer, ForeignKey("campaigns.id"), index=True)
+    twilio_sid = Column(String(40), unique=True)
+    status = Column(String(16), nullable=False, default="pending")
+    error_code = Column(Integer)
+    attempts = Column(Integer, nullable=False, default=0)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class InboundMessage(Base):
+    __tablename__ = "inbound_messages"
+
+    id = Column(Integer, primary_key=True)
+    message_sid = Column(String(40), nullable=False, unique=True)
+    channel = Column(String(16), nullable=False)
+    from_number = Column(String(32), nullable=False)
+    body = Column(Text, nullable=False, default="")
+    num_media = Column(Integer, nullable=False, default=0)
+    received_at = Column(DateTime, nullable=False, default=utcnow)
+    processed_at = Column(DateTime)
+
+
+class OptOut(Base):
+    __tablename__ = "opt_outs"
+
+    mobile = Column(String(16), primary_key=True)
+    channel = Column(String(16), primary_key=True)
+    opted_out_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class DisconnectionNotice(Base):
+    """An account on a disconnection list: warned, and cut unless the amount is paid."""
+
+    __tablename__ = "disconnection_notices"
+
+    id = Column(Integer, primary_key=True)
+    new_account_no = Column(
+        String(10), ForeignKey("consumers.new_account_no", ondelete="CASCADE"), nullable=False
+    )
+    amount_to_avoid_paise = Column(BigInteger, nullable=False)
+    listed_on = Column(Date, nullable=False)
+    campaign_id = Column(Integer, ForeignKey("campaigns.id"))
+    status = Column(String(16), nullable=False, default="listed")  # listed, cleared, cut
+
+    __table_args__ = (Index("ix_disconnection_account", "new_account_no", "status"),)
+
+
+class Moratorium(Base):
+    """A period in which no connection may be cut for dues (e.g. payment channels are down)."""
+
+    __tablename__ = "moratoriums"
+
+    id = Column(Integer, primary_key=True)
+    discom = Column(String(8), nullable=False)
+    starts_at = Column(DateTime, nullable=False)
+    ends_at = Column(DateTime, nullable=False)
+    reason = Column(Text, nullable=False, default="")
+
+
+class Holiday(Base):
+    __tablename__ = "holidays"
+
+    day = Column(Date, primary_key=True)
+    name = Column(String(120), nullable=False)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    actor = Column(String(40), nullable=False)  # masked mobile, "cli", "worker", ...
+    action = Column(String(40), nullable=False)
+    subject = Column(String(40))
+    detail = Column(Text, nullable=False, default="{}")
+
+
+# --------------------------------------------------------------------------- engine & sessions
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url``; SQLite is tuned for web and workers side by side."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, future=True, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, future=True, pool_pre_ping=True)
+
+
+def engine_for(url: str) -> Engine:
+    """Return the process-wide engine for ``url``, creating it on first use."""
+    with _engines_lock:
+        if url not in _engines:
+            _engines[url] = make_engine(url)
+        return _engines[url]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (after a fork, or at the end of a test run)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    session = sessionmaker(bind=engine, future=True, expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def consumers_by_mobile(session: Session, mobile: str) -> list[Consumer]:
+    """Accounts registered to an E.164 mobile number, oldest account number first."""
+    rows = session.execute(
+        select(Consumer).where(Consumer.mobile == mobile).order_by(Consumer.new_account_no)
+    )
+    return list(rows.scalars())
+
+
+def consumer_by_account(
+    session: Session, number: str, discom: str | None = None
+) -> Consumer | None:
+    """Find a consumer by a 10-digit new number or a 6–8 digit old number."""
+    if len(number) == 10:
+        return session.execute(
+            select(Consumer).where(Consumer.new_account_no == number)
+        ).scalar_one_or_none()
+    query = select(Consumer).where(Consumer.old_account_no == number)
+    if discom:
+        query = query.where(Consumer.discom == discom)
+    # Old numbers are unique only within a discom; an ambiguous number answers nothing.
+    found = list(session.execute(query.limit(2)).scalars())
+    return found[0] if len(found) == 1 else None
+
+
+def latest_bill(session: Session, new_account_no: str) -> Bill | None:
+    """The most recent bill of an account."""
+    return session.execute(
+        select(Bill)
+        .where(Bill.new_account_no == new_account_no)
+        .order_by(Bill.bill_month.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def prepaid_balance(session: Session, new_account_no: str) -> PrepaidBalance | None:
+    """The last known prepaid balance of an account."""
+    return session.get(PrepaidBalance, new_account_no)
+
+
+def staff_by_mobile(session: Session, mobile: str) -> Staff | None:
+    """Active staff member registered with this E.164 mobile, if any."""
+    return session.execute(
+        select(Staff).where(Staff.mobile == mobile, Staff.active.is_(True))
+    ).scalar_one_or_none()
+
+
+def payments_for_account(session: Session, new_account_no: str, limit: int = 5) -> list[Payment]:
+    """Most recent payments of an account, newest first."""
+    rows = session.execute(
+        select(Payment)
+        .where(Payment.new_account_no == new_account_no)
+        .order_by(Payment.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+def open_ticket(
+    session: Session,
+    kind: str,
+    *,
+    new_account_no: str | None,
+    mobile: str | None,
+    area: str | None,
+    description: str = "",
+) -> Ticket:
+    """Open a ticket and give it a reference a person can read out on the phone."""
+    ticket = Ticket(
+        reference=uuid.uuid4().hex[:24],  # placeholder until the id is known
+        kind=kind,
+        new_account_no=new_account_no,
+        mobile=mobile,
+        area=area,
+        description=description,
+    )
+    session.add(ticket)
+    session.flush()
+    # The id makes the reference unique; the date makes it easy to say and to sort.
+    ticket.reference = f"BS{to_ist(ticket.created_at):%y%m%d}{ticket.id:05d}"
+    session.flush()
+    return ticket
+
+
+def is_opted_out(session: Session, mobile: str, channel: str) -> bool:
+    """True when the number has opted out of pushed messages on this channel."""
+    return session.get(OptOut, (mobile, channel)) is not None
+
+
+def set_opt_out(session: Session, mobile: str, channel: str, opted_out: bool) -> bool:
+    """Opt a number out (or back in); return True when that changed anything."""
+    current = session.get(OptOut, (mobile, channel))
+    if opted_out and current is None:
+        session.add(OptOut(mobile=mobile, channel=channel))
+        return True
+    if not opted_out and current is not None:
+        session.delete(current)
+        return True
+    return False
+
+
+def audit(
+    session: Session, actor: str, action: str, subject: str | None = None, **detail: Any
+) -> None:
+    """Append a line to the audit log."""
+    session.add(
+        AuditLog(
+            actor=actor,
+            action=action,
+            subject=subject,
+            detail=json.dumps(detail, ensure_ascii=False, default=str, sort_keys=True),
+        )
+    )
+
+
+def count_rows(session: Session, model: type) -> int:
+    """Number of rows in a model's table."""
+    return int(session.execute(select(func.count()).select_from(model)).scalar_one())
