@@ -17,7 +17,7 @@ from pathlib import Path
 from bot.settings import ROOT
 
 #: Files and folders whose content decides the model.
-MODEL_INPUTS = ("config.yml", "bot/intents", "data")
+MODEL_INPUTS = ("config.yml", "bot/intents", "data", "bot/nlu")
 
 
 def cache_dir() -> Path:
@@ -32,7 +32,7 @@ def inputs_hash(root: Path = ROOT) -> str:
         path = root / entry
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
-            if file.suffix not in {".yml", ".yaml", ".txt", ".json"}:
+            if file.suffix not in {".yml", ".yaml", ".txt", ".json", ".py"}:
                 continue
             digest.update(str(file.relative_to(root)).encode())
             digest.update(b"\0")

@@ -426,3 +426,51 @@ def audit(
 def count_rows(session: Session, model: type) -> int:
     """Number of rows in a model's table."""
     return int(session.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def listed_disconnection(session: Session, new_account_no: str) -> DisconnectionNotice | None:
+    """The account's newest disconnection notice still in force (status ``listed``), if any."""
+    return session.execute(
+        select(DisconnectionNotice)
+        .where(
+            DisconnectionNotice.new_account_no == new_account_no,
+            DisconnectionNotice.status == "listed",
+        )
+        .order_by(DisconnectionNotice.listed_on.desc(), DisconnectionNotice.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def moratoriums_ending_after(
+    session: Session, discom: str, moment: dt.datetime
+) -> list[Moratorium]:
+    """A discom's moratoriums that end after ``moment`` (naive UTC), earliest start first."""
+    rows = session.execute(
+        select(Moratorium)
+        .where(Moratorium.discom == discom, Moratorium.ends_at > moment)
+        .order_by(Moratorium.starts_at)
+    )
+    return list(rows.scalars())
+
+
+def holidays_between(session: Session, first: dt.date, last: dt.date) -> set[dt.date]:
+    """Public holidays from ``first`` to ``last``, both included."""
+    rows = session.execute(select(Holiday.day).where(Holiday.day >= first, Holiday.day <= last))
+    return set(rows.scalars())
+
+
+def open_ticket_since(
+    session: Session, kind: str, new_account_no: str, since: dt.datetime
+) -> Ticket | None:
+    """The newest open ticket of this kind for an account, opened at or after ``since``."""
+    return session.execute(
+        select(Ticket)
+        .where(
+            Ticket.kind == kind,
+            Ticket.new_account_no == new_account_no,
+            Ticket.status == "open",
+            Ticket.created_at >= since,
+        )
+        .order_by(Ticket.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
