@@ -1,0 +1,102 @@
+"""Slots filled from every user message: reply register, channel, mobile and claimed role.
+
+Rasa runs ``action_validate_slot_mappings`` after each user message, before it predicts what
+to do, so responses already render in the register of the message they answer. The gateway's
+metadata and the sender id ("whatsapp:+9198…") say who wrote; without them (``rasa test``,
+the REST channel used by hand) the sender is simply unregistered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker, ValidationAction
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.actions.register import detect_register, normalize_account_number, parse_language_choice
+from bot.actions.turn import ACCOUNT_NUMBER, sender_of
+
+LANGUAGE = "language"
+LANGUAGE_CHOICE = "language_choice"
+CHANNEL = "channel"
+ROLE = "role"
+MOBILE = "mobile"
+
+
+def slot_values(tracker: Tracker) -> dict[str, Any]:
+    """The values the latest message gives these slots (unchanged ones included)."""
+    message = tracker.latest_message or {}
+    text = message.get("text") or ""
+    intent = (message.get("intent") or {}).get("name")
+    sender = sender_of(tracker)
+    values: dict[str, Any] = {}
+    if sender.channel:
+        values[CHANNEL] = sender.channel
+    if sender.mobile:
+        values[MOBILE] = sender.mobile
+    if sender.claimed_role:
+        values[ROLE] = sender.claimed_role
+    choice = parse_language_choice(text) if intent == "change_language" else None
+    if choice:
+        values[LANGUAGE_CHOICE] = choice
+    # An explicit choice outlasts the register of later messages.
+    chosen = choice or tracker.get_slot(LANGUAGE_CHOICE)
+    values[LANGUAGE] = chosen or detect_register(text, tracker.get_slot(LANGUAGE))
+    if ACCOUNT_NUMBER in tracker.slots_to_validate():
+        # DIET tags menu digits ("2") as account numbers too: such a candidate must not erase
+        # the number the conversation already holds.
+        number = normalize_account_number(tracker.get_slot(ACCOUNT_NUMBER))
+        values[ACCOUNT_NUMBER] = number or value_before_candidates(tracker, ACCOUNT_NUMBER)
+    return values
+
+
+def value_before_candidates(tracker: Tracker, slot: str) -> Any:
+    """The slot's value before the extracted candidates at the end of the tracker's events."""
+    events = list(tracker.events)
+    index = len(events)
+    while index > 0 and events[index - 1].get("event") == "slot":
+        index -= 1
+    for event in reversed(events[:index]):
+        if event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    return None
+
+
+class ValidateSlotMappings(ValidationAction):
+    """action_validate_slot_mappings: sets only the slots whose value changes."""
+
+    def name(self) -> str:
+        return "action_validate_slot_mappings"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        candidates = tracker.slots_to_validate()
+        return [
+            SlotSet(name, value)
+            for name, value in slot_values(tracker).items()
+            # An extracted candidate is re-set even when unchanged, or Rasa keeps the raw one.
+            if name in candidates or tracker.get_slot(name) != value
+        ]
+
+
+class ActionChangeLanguage(Action):
+    """change_language: confirm the register chosen, or ask which one when none was named."""
+
+    def name(self) -> str:
+        return "action_change_language"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        choice = parse_language_choice((tracker.latest_message or {}).get("text"))
+        if choice is None:
+            dispatcher.utter_message(response="utter_ask_language")
+            return []
+        dispatcher.utter_message(response="utter_language_changed")
+        return [SlotSet(LANGUAGE_CHOICE, choice), SlotSet(LANGUAGE, choice)]
+
+
+__all__ = ["ActionChangeLanguage", "ValidateSlotMappings", "slot_values"]

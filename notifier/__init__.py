@@ -1,0 +1,1 @@
+"""Campaigns: selecting consumers, rules for when to send and to cut, and the send job."""
