@@ -24,4 +24,9 @@ def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> 
     from bot import health
 
     app.register_blueprint(health.bp)
+
+    from bot import console, gateway
+
+    app.register_blueprint(gateway.bp)
+    app.register_blueprint(console.bp)
     return app

@@ -126,7 +126,7 @@ def rasa_server(rasa_args: tuple[str, ...]) -> None:
 
 
 @main.command("actions-server")
-@click.option("--port", default=5055, show_default=True)
+@click.option("--port", default=5055, show_default=True, envvar="ACTIONS_PORT")
 def actions_server(port: int) -> None:
     """Run the rasa_sdk action server with the project's custom actions."""
     argv = [
@@ -161,6 +161,57 @@ def run(demo_consumers: int, no_demo: bool) -> None:
     from bot import launcher
 
     sys.exit(launcher.run_all(demo_consumers=0 if no_demo else demo_consumers))
+
+
+# --------------------------------------------------------------------------- gateway
+
+
+@main.command("fake-twilio")
+@click.option("--port", type=int, default=8025, show_default=True, envvar="FAKE_TWILIO_PORT")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--error-rate-429", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--error-rate-500", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option(
+    "--callback-delay",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Seconds between the queued, sent and delivered status callbacks.",
+)
+def fake_twilio(
+    port: int, host: str, error_rate_429: float, error_rate_500: float, callback_delay: float
+) -> None:
+    """Run a local fake of Twilio's Messages API (GET /sent lists what was sent)."""
+    import logging
+
+    from bot import fake_twilio as fake
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = settings_mod.load()
+    fake.serve(
+        port,
+        cfg.twilio_account_sid,
+        cfg.twilio_auth_token,
+        host=host,
+        error_rate_429=error_rate_429,
+        error_rate_500=error_rate_500,
+        callback_delay=callback_delay,
+    )
+
+
+@main.command("replay-failed")
+@click.option("--id", "ids", type=int, multiple=True, help="Replay only these dead letters.")
+@click.option("--dry-run", is_flag=True, help="Show what would be replayed, change nothing.")
+def replay_failed(ids: tuple[int, ...], dry_run: bool) -> None:
+    """Re-enqueue inbound messages whose jobs failed their last retry (dead letters)."""
+    from bot import jobs
+
+    cfg = settings_mod.load()
+    if not cfg.redis_url and not dry_run:
+        raise click.ClickException("REDIS_URL is not set")
+    replayed = jobs.replay_dead_letters(cfg, list(ids) or None, dry_run=dry_run, echo=click.echo)
+    verb = "would replay" if dry_run else "replayed"
+    click.echo(f"{verb} {replayed} dead letter(s)")
 
 
 if __name__ == "__main__":  # pragma: no cover

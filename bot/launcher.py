@@ -16,17 +16,14 @@ from pathlib import Path
 from bot.redis_server import EmbeddedRedis, rasa_redis_env
 from bot.settings import ROOT, Settings, load
 
-#: Port of the local fake Twilio in development.
+#: Port of the local fake Twilio in development (env FAKE_TWILIO_PORT).
 FAKE_TWILIO_PORT = 8025
 
 
 def rasa_env(cfg: Settings) -> dict[str, str]:
     """Variables that endpoints.yml reads: the Redis stores and the action server."""
-    env = {
-        "ACTION_ENDPOINT_URL": os.environ.get(
-            "ACTION_ENDPOINT_URL", "http://127.0.0.1:5055/webhook"
-        )
-    }
+    default_url = f"http://127.0.0.1:{os.environ.get('ACTIONS_PORT', '5055')}/webhook"
+    env = {"ACTION_ENDPOINT_URL": os.environ.get("ACTION_ENDPOINT_URL", default_url)}
     if cfg.redis_url:
         env.update(rasa_redis_env(cfg.redis_url))
     return env
@@ -71,8 +68,9 @@ def run_all(demo_consumers: int = 2000) -> int:
             print(f"embedded redis-server: {redis.url}", flush=True)
         processes = procfile_processes()
         if cfg.twilio_is_dev and not os.environ.get("TWILIO_API_BASE_URL"):
-            env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{FAKE_TWILIO_PORT}"
-            processes["twilio"] = f"bijli fake-twilio --port {FAKE_TWILIO_PORT}"
+            port = int(os.environ.get("FAKE_TWILIO_PORT", FAKE_TWILIO_PORT))
+            env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{port}"
+            processes["twilio"] = f"bijli fake-twilio --port {port}"
         cfg = load(env)
         env.update(rasa_env(cfg))
         if cfg.database_url.startswith("sqlite:///"):

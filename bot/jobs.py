@@ -1,0 +1,399 @@
+"""RQ jobs of the gateway: answer one inbound message, and dead-letter it after its last retry.
+
+A job takes the id of an :class:`~bot.store.InboundMessage` and re-reads everything else, so it
+tolerates a vanished row and a replay. The replies it plans (Rasa's answer, or the gateway's own
+text for STOP/START/HELP and empty messages) are cached in Redis before anything is sent, so a
+retry after a Twilio failure neither asks Rasa twice nor sends a confirmation twice; every send
+carries an idempotency key derived from the message id and the reply's position.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+import requests
+from sqlalchemy.engine import Engine
+
+from bot import settings as settings_mod
+from bot import texts, twilio_client
+from bot.gateway import PROFILE_KEY, enqueue_inbound, job_id_for
+from bot.logfmt import kv
+from bot.phone import mask
+from bot.redis_server import connect
+from bot.store import (
+    DeadLetter,
+    InboundMessage,
+    audit,
+    consumers_by_mobile,
+    engine_for,
+    session_scope,
+    set_opt_out,
+    staff_by_mobile,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+# Workers import this module once and fork per job: read the texts here, not in every job.
+texts.preload()
+
+#: Longest text passed to Rasa; longer messages are cut at a word end (NLU on essays is slow
+#: and never better).
+MAX_INBOUND_CHARS = 500
+#: Seconds to wait for Rasa's answer (it runs custom actions, which read the database).
+RASA_TIMEOUT = 30.0
+#: Planned replies are kept this long, so that retries resend the same ones.
+REPLIES_TTL = 24 * 3600
+REPLIES_KEY = "bijli:inbound:replies:{id}"
+
+
+class RasaUnavailable(RuntimeError):
+    """Rasa (or the action server behind it) did not answer; the job retries."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to send back: text, an image URL, or both."""
+
+    text: str = ""
+    image: str | None = None
+
+
+# --------------------------------------------------------------------------- per-process resources
+
+_engine_pids: dict[str, int] = {}
+_http: dict[int, requests.Session] = {}
+_lock = threading.Lock()
+
+
+def _engine(cfg: settings_mod.Settings) -> Engine:
+    """The engine for this process; a pool inherited across fork() is dropped, not shared."""
+    engine = engine_for(cfg.database_url)
+    with _lock:
+        if _engine_pids.get(cfg.database_url) != os.getpid():
+            engine.dispose(close=False)
+            _engine_pids[cfg.database_url] = os.getpid()
+    return engine
+
+
+def _session() -> requests.Session:
+    with _lock:
+        pid = os.getpid()
+        if pid not in _http:
+            _http[pid] = requests.Session()
+        return _http[pid]
+
+
+def _redis(cfg: settings_mod.Settings) -> redis.Redis:
+    if not cfg.redis_url:
+        raise RuntimeError("REDIS_URL is not set")
+    return connect(cfg.redis_url)
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def handle_inbound(inbound_id: int) -> str:
+    """Answer inbound message ``inbound_id``: keywords here, everything else through Rasa."""
+    cfg = settings_mod.load()
+    engine = _engine(cfg)
+    conn = _redis(cfg)
+    with session_scope(engine) as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is None:
+            log.warning(kv("inbound_vanished", inbound_id=inbound_id))
+            return "vanished"
+        if row.processed_at is not None:
+            return "already_processed"
+        channel, mobile, body, num_media = row.channel, row.from_number, row.body, row.num_media
+        staff = staff_by_mobile(session, mobile)
+        role = "staff" if staff is not None else "consumer"
+        accounts = consumers_by_mobile(session, mobile)
+        language = accounts[0].language if accounts else None
+
+    replies = _cached_replies(conn, inbound_id)
+    if replies is None:
+        profile_name = (conn.get(PROFILE_KEY.format(id=inbound_id)) or b"").decode()
+        replies = plan_replies(
+            cfg, engine, inbound_id, channel, mobile, body, num_media, role, language, profile_name
+        )
+        conn.set(
+            REPLIES_KEY.format(id=inbound_id),
+            json.dumps([asdict(r) for r in replies], ensure_ascii=False),
+            ex=REPLIES_TTL,
+        )
+
+    sent = 0
+    messages = [
+        (f"reply:{inbound_id}:{index}:{part_no}", part, media)
+        for index, reply in enumerate(replies)
+        for part_no, (part, media) in enumerate(_messages_for(reply, channel))
+    ]
+    for key, part, media in messages:
+        outcome = twilio_client.send(
+            cfg,
+            channel=channel,
+            to=mobile,
+            body=part,
+            media_url=media,
+            idempotency_key=key,
+            engine=engine,
+            redis_conn=conn,
+        )
+        if outcome.result == "rejected":
+            # Permanent (bad number, unsubscribed, outside the 24-hour window): the rest would
+            # fail the same way.
+            log.warning(
+                kv(
+                    "inbound_reply_rejected",
+                    inbound_id=inbound_id,
+                    code=outcome.error_code,
+                    to=mask(mobile),
+                )
+            )
+            break
+        sent += 1
+
+    with session_scope(engine) as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is not None:
+            row.processed_at = utcnow()
+    log.info(
+        kv(
+            "inbound_answered",
+            inbound_id=inbound_id,
+            to=mask(mobile),
+            channel=channel,
+            role=role,
+            replies=len(replies),
+            sent=sent,
+        )
+    )
+    return f"answered:{sent}"
+
+
+def plan_replies(
+    cfg: settings_mod.Settings,
+    engine: Engine,
+    inbound_id: int,
+    channel: str,
+    mobile: str,
+    body: str,
+    num_media: int,
+    role: str,
+    language: str | None,
+    profile_name: str = "",
+) -> list[Reply]:
+    """Decide the answer: a keyword's confirmation, a prompt for empty input, or Rasa's reply."""
+    found = texts.keyword(body)
+    if found is not None:
+        kind, kw_language = found
+        replies = _keyword_replies(engine, inbound_id, channel, mobile, kind, kw_language)
+        if kind == "help":
+            # The bot's own replies tell people to send "help" for its menu: the short
+            # STOP/START help text comes first, then the menu from Rasa.
+            replies += ask_rasa(cfg, channel, mobile, body.strip(), role, profile_name)
+        return replies
+    if not body.strip():
+        key = "media_only" if num_media else "empty_message"
+        return [Reply(_localised(key, language))]
+    message = twilio_client.truncate(body, MAX_INBOUND_CHARS)
+    return ask_rasa(cfg, channel, mobile, message, role, profile_name)
+
+
+def _keyword_replies(
+    engine: Engine, inbound_id: int, channel: str, mobile: str, kind: str, language: str
+) -> list[Reply]:
+    if kind == "help":
+        return [Reply(texts.text("help", language))]
+    opted_out = kind == "opt_out"
+    with session_scope(engine) as session:
+        changed = set_opt_out(session, mobile, channel, opted_out)
+        if changed:
+            audit(
+                session,
+                mask(mobile),
+                "opt_out" if opted_out else "opt_in",
+                channel,
+                inbound_id=inbound_id,
+            )
+    log.info(
+        kv("opt_out" if opted_out else "opt_in", to=mask(mobile), channel=channel, changed=changed)
+    )
+    if opted_out:
+        # One confirmation: a second STOP from an opted-out number gets no answer.
+        return [Reply(texts.text("opt_out_confirmation", language))] if changed else []
+    key = "opt_in_confirmation" if changed else "opt_in_already"
+    return [Reply(texts.text(key, language))]
+
+
+def _localised(key: str, language: str | None) -> str:
+    return texts.text(key, language) if language else texts.bilingual(key)
+
+
+def ask_rasa(
+    cfg: settings_mod.Settings,
+    channel: str,
+    mobile: str,
+    message: str,
+    role: str,
+    profile_name: str = "",
+) -> list[Reply]:
+    """Post the message to Rasa's REST channel and turn its answer into replies."""
+    payload: dict[str, Any] = {
+        "sender": f"{channel}:{mobile}",
+        "message": message,
+        "metadata": {
+            "channel": channel,
+            "role": role,
+            "mobile": mobile,
+            "profile_name": profile_name,
+        },
+    }
+    url = f"{cfg.rasa_url}/webhooks/rest/webhook"
+    try:
+        response = _session().post(url, json=payload, timeout=(3.05, RASA_TIMEOUT))
+    except requests.RequestException as exc:
+        raise RasaUnavailable(f"Rasa unreachable: {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
+    try:
+        answer = response.json()
+    except ValueError as exc:
+        raise RasaUnavailable("Rasa answered something that is not JSON") from exc
+    return rasa_replies(answer if isinstance(answer, list) else [])
+
+
+def rasa_replies(answer: list[dict[str, Any]]) -> list[Reply]:
+    """Replies from Rasa REST output: text (with numbered buttons), images, custom text."""
+    replies: list[Reply] = []
+    for item in answer:
+        if not isinstance(item, dict):
+            continue
+        text = str(item.get("text") or "")
+        buttons = item.get("buttons") or []
+        if buttons:
+            options = [str(b.get("title", "")) for b in buttons if isinstance(b, dict)]
+            text = "\n".join([text, *(f"{n}. {t}" for n, t in enumerate(options, 1) if t)]).strip()
+        custom = item.get("custom")
+        if not text and isinstance(custom, dict) and custom.get("text"):
+            text = str(custom["text"])
+        image = item.get("image")
+        if text or image:
+            replies.append(Reply(text=text, image=str(image) if image else None))
+    return replies
+
+
+def _messages_for(reply: Reply, channel: str) -> list[tuple[str, str | None]]:
+    """(body, media URL) messages for one reply on a channel."""
+    if reply.image and channel == "whatsapp":
+        caption = twilio_client.truncate(reply.text, twilio_client.MAX_BODY) if reply.text else ""
+        return [(caption, reply.image)]
+    text = reply.text
+    if reply.image:
+        # SMS carries no pictures in India: send the link instead.
+        text = f"{text}\n{reply.image}".strip()
+    return [(part, None) for part in twilio_client.split_body(text)] if text else []
+
+
+def _cached_replies(conn: redis.Redis, inbound_id: int) -> list[Reply] | None:
+    raw = conn.get(REPLIES_KEY.format(id=inbound_id))
+    if raw is None:
+        return None
+    return [Reply(**item) for item in json.loads(raw)]
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def on_inbound_failure(
+    job: Any, connection: redis.Redis, exc_type: type, exc_value: BaseException, tb: Any
+) -> None:
+    """RQ failure callback: after the last retry, write a dead letter an operator can replay."""
+    args = list(job.args or [])
+    inbound_id = args[0] if args and isinstance(args[0], int) else None
+    if job.retries_left:
+        log.warning(
+            kv(
+                "inbound_job_retry",
+                job_id=job.id,
+                inbound_id=inbound_id,
+                retries_left=job.retries_left,
+                error=exc_type.__name__,
+            )
+        )
+        return
+    cfg = settings_mod.load()
+    engine = _engine(cfg)
+    error = f"{exc_type.__name__}: {exc_value}"[:2000]
+    with session_scope(engine) as session:
+        letter = DeadLetter(
+            kind="inbound",
+            job_id=job.id,
+            func=job.func_name,
+            args=json.dumps(args),
+            inbound_message_id=inbound_id,
+            error=error,
+            attempts=int(job.meta.get("attempts_allowed", 1)) - int(job.retries_left or 0),
+        )
+        session.add(letter)
+        session.flush()
+        audit(session, "worker", "dead_letter", str(letter.id), job_id=job.id, error=error[:200])
+    log.error(
+        kv("inbound_dead_letter", job_id=job.id, inbound_id=inbound_id, error=exc_type.__name__)
+    )
+
+
+def replay_dead_letters(
+    cfg: settings_mod.Settings,
+    ids: list[int] | None = None,
+    *,
+    dry_run: bool = False,
+    echo: Any = print,
+) -> int:
+    """Re-enqueue dead-lettered inbound messages (in the order they failed); return how many."""
+    from bot.store import pending_dead_letters
+
+    engine = _engine(cfg)
+    conn = None if dry_run else _redis(cfg)
+    count = 0
+    with session_scope(engine) as session:
+        for letter in pending_dead_letters(session, ids):
+            row = (
+                session.get(InboundMessage, letter.inbound_message_id)
+                if letter.inbound_message_id is not None
+                else None
+            )
+            who = f"{row.channel}:{mask(row.from_number)}" if row else "-"
+            preview = (
+                (row.body[:40] + "…") if row and len(row.body) > 40 else (row.body if row else "")
+            )
+            echo(
+                f"dead letter {letter.id}: inbound {letter.inbound_message_id} from {who} "
+                f"failed {letter.failed_at:%Y-%m-%d %H:%M:%S} UTC after {letter.attempts} "
+                f"attempt(s): {letter.error[:120]!r} text={preview!r}"
+            )
+            if row is None:
+                echo(f"  skipped: inbound message {letter.inbound_message_id} no longer exists")
+                continue
+            count += 1
+            if dry_run or conn is None:
+                continue
+            job = enqueue_inbound(
+                conn,
+                row.id,
+                row.channel,
+                row.from_number,
+                job_id=job_id_for(row.id, f"-replay{letter.id}"),
+            )
+            letter.replayed_at = utcnow()
+            letter.replay_job_id = job.id
+            audit(session, "cli", "replay_dead_letter", str(letter.id), job_id=job.id)
+            echo(f"  enqueued as job {job.id}")
+    return count

@@ -1,0 +1,157 @@
+"""Failures lose nothing: retries with back-off, permanent Twilio errors, dead letters, replay."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from rq import Queue
+from rq.registry import FailedJobRegistry
+from sqlalchemy import select
+
+from bot import gateway, twilio_client
+from bot.cli import main as cli
+from bot.queues import INBOUND
+from bot.store import DeadLetter, InboundMessage, OutboundMessage, session_scope
+from tests.gateway.conftest import inbound_form
+
+NUMBER = "+919876500002"
+
+
+def test_default_retry_policy_backs_off():
+    retry = gateway.default_retry()
+    assert retry.max == len(gateway.RETRY_INTERVALS) >= 3
+    assert retry.intervals == gateway.RETRY_INTERVALS
+
+
+def test_enqueued_job_has_ids_timeout_and_retry(post_signed, redis_conn, monkeypatch):
+    monkeypatch.setattr(gateway, "RETRY_INTERVALS", [5, 15, 60])
+    post_signed("/twilio/messages", inbound_form("hi", sender=NUMBER))
+    (job,) = Queue(INBOUND, connection=redis_conn).jobs
+    assert job.func_name == "bot.jobs.handle_inbound"
+    assert len(job.args) == 1 and isinstance(job.args[0], int)
+    assert job.timeout == gateway.JOB_TIMEOUT
+    assert job.retries_left == 3 and job.retry_intervals == [5, 15, 60]
+
+
+def test_rasa_down_then_up_is_retried_and_answered_once(post_signed, engine, work, fake, stub_rasa):
+    stub_rasa.fail_next = 2
+    post_signed("/twilio/messages", inbound_form("hello", sender=NUMBER))
+    work()
+    assert stub_rasa.messages() == ["hello"] * 3
+    assert [m["body"] for m in fake.sent()] == ["echo: hello"]
+
+
+def test_twilio_500_then_200_is_retried_and_sent_once(post_signed, engine, work, fake, stub_rasa):
+    fake.configure(fail_next=[500])
+    post_signed("/twilio/messages", inbound_form("hello", sender=NUMBER))
+    work()
+    assert fake.state.requests_seen == 2 and fake.state.errors_injected == 1
+    assert [m["body"] for m in fake.sent()] == ["echo: hello"]
+    assert stub_rasa.messages() == ["hello"], "a retry reuses Rasa's first answer"
+    with session_scope(engine) as session:
+        out = session.execute(select(OutboundMessage)).scalar_one()
+        assert (out.status, out.attempts) == ("queued", 2)
+
+
+def test_twilio_429_is_retried(post_signed, engine, work, fake, stub_rasa):
+    fake.configure(fail_next=[429, 429])
+    post_signed("/twilio/messages", inbound_form("hello", sender=NUMBER))
+    work()
+    assert len(fake.sent()) == 1
+
+
+def test_retry_after_a_partial_send_does_not_repeat_what_was_sent(
+    post_signed, engine, work, fake, stub_rasa
+):
+    # "image please" answers two messages; the second send fails once.
+    fake.configure(fail_next=[0, 503])
+    post_signed("/twilio/messages", inbound_form("image please", sender=NUMBER))
+    work()
+    assert fake.state.requests_seen == 3
+    assert [m["body"] for m in fake.sent()] == ["Scan this QR to pay", ""]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(21211, "invalid_number"), (21610, "unsubscribed"), (63016, "outside_whatsapp_window")],
+)
+def test_permanent_twilio_errors_are_not_retried(
+    code, reason, post_signed, engine, work, fake, stub_rasa, redis_conn
+):
+    fake.configure(reject={NUMBER: code})
+    post_signed("/twilio/messages", inbound_form("hello", sender=NUMBER))
+    work()
+    assert fake.state.requests_seen == 1
+    assert twilio_client.PERMANENT_ERRORS[code] == reason
+    with session_scope(engine) as session:
+        out = session.execute(select(OutboundMessage)).scalar_one()
+        assert (out.status, out.error_code) == ("failed", code)
+        assert session.execute(select(DeadLetter)).first() is None
+        assert session.execute(select(InboundMessage)).scalar_one().processed_at is not None
+    assert FailedJobRegistry(INBOUND, connection=redis_conn).count == 0
+
+
+def test_last_retry_writes_a_dead_letter_and_replay_answers_it(
+    post_signed, engine, work, fake, stub_rasa, redis_conn
+):
+    stub_rasa.fail_next = 100
+    post_signed("/twilio/messages", inbound_form("kya haal", sender=NUMBER))
+    work()
+    assert len(stub_rasa.requests) == 1 + len(gateway.RETRY_INTERVALS)
+    assert fake.sent() == []
+    with session_scope(engine) as session:
+        letter = session.execute(select(DeadLetter)).scalar_one()
+        assert letter.kind == "inbound" and letter.replayed_at is None
+        assert "RasaUnavailable" in letter.error
+        assert letter.attempts == 1 + len(gateway.RETRY_INTERVALS)
+        assert json.loads(letter.args)[0] == letter.inbound_message_id
+    assert FailedJobRegistry(INBOUND, connection=redis_conn).count == 1
+
+    runner = CliRunner()
+    dry = runner.invoke(cli, ["replay-failed", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"dead letter {letter.id}: inbound {letter.inbound_message_id}" in dry.output
+    assert "whatsapp:+91******0002" in dry.output and "RasaUnavailable" in dry.output
+    assert "would replay 1 dead letter(s)" in dry.output
+
+    stub_rasa.fail_next = 0
+    result = runner.invoke(cli, ["replay-failed"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "enqueued as job inbound-" in result.output and "replayed 1 dead letter(s)" in result.output
+    )
+    work()
+    assert [m["body"] for m in fake.sent()] == ["echo: kya haal"]
+    with session_scope(engine) as session:
+        assert session.execute(select(DeadLetter)).scalar_one().replayed_at is not None
+    again = runner.invoke(cli, ["replay-failed"])
+    assert "replayed 0 dead letter(s)" in again.output
+
+
+def test_a_dead_lettered_message_does_not_block_the_senders_next_one(
+    post_signed, engine, work, fake, stub_rasa
+):
+    stub_rasa.fail_next = 1 + len(gateway.RETRY_INTERVALS)
+    post_signed("/twilio/messages", inbound_form("first", sender=NUMBER))
+    post_signed("/twilio/messages", inbound_form("second", sender=NUMBER))
+    work()
+    assert [m["body"] for m in fake.sent()] == ["echo: second"]
+
+
+def test_redis_down_on_the_webhook_answers_503_so_twilio_retries(gw_settings, engine):
+    from bot import create_app
+    from bot.redis_server import free_port
+
+    app = create_app(gw_settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    form = inbound_form("hello")
+    from tests.gateway.conftest import sign
+
+    response = app.test_client().post(
+        "/twilio/messages",
+        data=form,
+        headers={"X-Twilio-Signature": sign(gw_settings, "/twilio/messages", form)},
+    )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]

@@ -1,0 +1,186 @@
+"""``POST /twilio/messages``: signature, parsing, dedupe, enqueueing, and the job's replies."""
+
+from __future__ import annotations
+
+from rq import Queue
+from sqlalchemy import select
+
+from bot import gateway
+from bot.queues import INBOUND
+from bot.store import InboundMessage, OutboundMessage, Staff, session_scope
+from tests.gateway.conftest import inbound_form, sign
+
+EMPTY = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def test_signed_message_is_accepted_with_empty_twiml_and_queued(post_signed, redis_conn, engine):
+    response = post_signed("/twilio/messages", inbound_form("hi"))
+    assert response.status_code == 200
+    assert response.data == EMPTY
+    assert response.mimetype == "text/xml"
+    assert Queue(INBOUND, connection=redis_conn).count == 1
+    with session_scope(engine) as session:
+        row = session.execute(select(InboundMessage)).scalar_one()
+        assert (row.channel, row.from_number, row.body) == ("whatsapp", "+919876543210", "hi")
+
+
+def test_bad_signature_is_403_and_logged_without_the_body(gw_client, redis_conn, caplog):
+    form = inbound_form("my secret account 1234567890")
+    response = gw_client.post(
+        "/twilio/messages", data=form, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+    )
+    assert response.status_code == 403
+    assert "twilio_signature_invalid" in caplog.text
+    assert "1234567890" not in caplog.text
+    assert Queue(INBOUND, connection=redis_conn).count == 0
+
+
+def test_missing_signature_is_403(gw_client):
+    assert gw_client.post("/twilio/messages", data=inbound_form()).status_code == 403
+
+
+def test_signature_over_another_url_is_rejected(gw_client, gw_settings):
+    form = inbound_form()
+    wrong = gw_settings.with_overrides(public_base_url="https://elsewhere.example")
+    response = gw_client.post(
+        "/twilio/messages",
+        data=form,
+        headers={"X-Twilio-Signature": sign(wrong, "/twilio/messages", form)},
+    )
+    assert response.status_code == 403
+
+
+def test_tampered_field_breaks_the_signature(gw_client, gw_settings):
+    form = inbound_form("pay 100")
+    signature = sign(gw_settings, "/twilio/messages", form)
+    form["Body"] = "pay 100000"
+    response = gw_client.post(
+        "/twilio/messages", data=form, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 403
+
+
+def test_twilio_retry_of_the_same_sid_is_processed_once(
+    post_signed, redis_conn, engine, work, fake, stub_rasa
+):
+    form = inbound_form("hello", sid="SM" + "a" * 32)
+    for _ in range(3):
+        assert post_signed("/twilio/messages", form).data == EMPTY
+    assert Queue(INBOUND, connection=redis_conn).count == 1
+    work()
+    assert stub_rasa.messages() == ["hello"]
+    assert [m["body"] for m in fake.sent()] == ["echo: hello"]
+
+
+def test_duplicate_after_redis_forgot_is_caught_by_the_row(
+    post_signed, redis_conn, engine, work, fake, stub_rasa
+):
+    form = inbound_form("hello", sid="SM" + "b" * 32)
+    post_signed("/twilio/messages", form)
+    work()
+    redis_conn.delete(gateway.DEDUPE_KEY.format(sid=form["MessageSid"]))
+    post_signed("/twilio/messages", form)
+    work()
+    assert len(fake.sent()) == 1
+
+
+def test_stored_but_never_enqueued_message_is_enqueued_on_twilios_retry(
+    post_signed, redis_conn, engine, work, fake, stub_rasa, monkeypatch
+):
+    form = inbound_form("are you there", sid="SM" + "c" * 32)
+    calls = {"n": 0}
+    real = gateway.enqueue_inbound
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            import redis
+
+            raise redis.ConnectionError("redis went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gateway, "enqueue_inbound", flaky)
+    assert post_signed("/twilio/messages", form).status_code == 503
+    assert post_signed("/twilio/messages", form).status_code == 200
+    work()
+    assert [m["body"] for m in fake.sent()] == ["echo: are you there"]
+
+
+def test_job_posts_to_rasa_with_sender_and_metadata(post_signed, engine, work, fake, stub_rasa):
+    post_signed("/twilio/messages", inbound_form("mera bill", sender="+919812345678"))
+    work()
+    (payload,) = stub_rasa.requests
+    assert payload == {
+        "sender": "whatsapp:+919812345678",
+        "message": "mera bill",
+        "metadata": {
+            "channel": "whatsapp",
+            "role": "consumer",
+            "mobile": "+919812345678",
+            "profile_name": "Ramesh",
+        },
+    }
+    (sent,) = fake.sent()
+    assert sent["to"] == "whatsapp:+919812345678"
+    assert sent["from"] == "whatsapp:+14155238886"
+    assert sent["status_callback"].endswith("/twilio/status")
+
+
+def test_staff_number_is_sent_with_role_staff(post_signed, engine, work, fake, stub_rasa):
+    with session_scope(engine) as session:
+        session.add(
+            Staff(mobile="+919811111111", name="Meena", role="meter_reader", area="Kidwai Nagar")
+        )
+    post_signed(
+        "/twilio/messages", inbound_form("verify 1234567890", sender="09811111111", channel="sms")
+    )
+    work()
+    assert stub_rasa.requests[0]["metadata"]["role"] == "staff"
+    assert stub_rasa.requests[0]["sender"] == "sms:+919811111111"
+    assert fake.sent()[0]["to"] == "+919811111111"
+
+
+def test_image_reply_is_media_on_whatsapp_and_a_link_on_sms(
+    post_signed, engine, work, fake, stub_rasa
+):
+    post_signed("/twilio/messages", inbound_form("image please", sender="+919800000001"))
+    post_signed(
+        "/twilio/messages", inbound_form("image please", sender="+919800000002", channel="sms")
+    )
+    work()
+    wa = fake.sent("whatsapp:+919800000001")
+    assert [m["body"] for m in wa] == ["Scan this QR to pay", ""]
+    assert wa[1]["media_urls"] == ["http://127.0.0.1:9/qr/123.png"]
+    sms = fake.sent("+919800000002")
+    assert [m["body"] for m in sms] == ["Scan this QR to pay", "http://127.0.0.1:9/qr/123.png"]
+    assert all(m["media_urls"] == [] for m in sms)
+
+
+def test_buttons_become_numbered_options(post_signed, engine, work, fake, stub_rasa):
+    post_signed("/twilio/messages", inbound_form("buttons please"))
+    work()
+    assert fake.sent()[0]["body"] == "Choose:\n1. Bill"
+
+
+def test_replies_are_recorded_as_outbound_messages(post_signed, engine, work, fake, stub_rasa):
+    post_signed("/twilio/messages", inbound_form("hi there"))
+    work()
+    with session_scope(engine) as session:
+        out = session.execute(select(OutboundMessage)).scalar_one()
+        assert out.twilio_sid == fake.sent()[0]["sid"]
+        assert out.idempotency_key.startswith("reply:")
+        assert out.to_number == "+919876543210"
+        inbound = session.execute(select(InboundMessage)).scalar_one()
+        assert inbound.processed_at is not None
+
+
+def test_sms_and_whatsapp_from_the_same_number_are_separate_senders(
+    post_signed, engine, work, fake, stub_rasa
+):
+    post_signed("/twilio/messages", inbound_form("one", channel="sms"))
+    post_signed("/twilio/messages", inbound_form("two", channel="whatsapp"))
+    work()
+    assert sorted(r["sender"] for r in stub_rasa.requests) == [
+        "sms:+919876543210",
+        "whatsapp:+919876543210",
+    ]
