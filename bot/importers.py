@@ -374,6 +374,15 @@ class _Outcome:
     unchanged: int = 0
     errors: list[tuple[int, str, str]] = field(default_factory=list)
 
+    def sort(self, record: Record, stored: tuple[Any, ...] | None, values: tuple[Any, ...]) -> None:
+        """File ``record`` as an insert (not stored), unchanged (same values) or an update."""
+        if stored is None:
+            self.inserts.append(record)
+        elif stored == values:
+            self.unchanged += 1
+        else:
+            self.updates.append(record)
+
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), IN_CHUNK):
@@ -523,12 +532,7 @@ class _Consumers(_Kind):
                     )
                     continue
             stored = current.get(record["new_account_no"])
-            if stored is None:
-                outcome.inserts.append(record)
-            elif stored == tuple(record[name] for name in self.compared):
-                outcome.unchanged += 1
-            else:
-                outcome.updates.append(record)
+            outcome.sort(record, stored, tuple(record[name] for name in self.compared))
         return outcome
 
     def write(self, conn: Connection, outcome: _Outcome, now: dt.datetime) -> None:
@@ -588,12 +592,7 @@ class _Bills(_Kind):
                 continue
             stored = current.get((account, record["bill_month"]))
             values = (record["amount_due_paise"], record["due_date"], record["arrears_paise"])
-            if stored is None:
-                outcome.inserts.append(record)
-            elif stored == values:
-                outcome.unchanged += 1
-            else:
-                outcome.updates.append(record)
+            outcome.sort(record, stored, values)
         return outcome
 
     def write(self, conn: Connection, outcome: _Outcome, now: dt.datetime) -> None:
@@ -653,12 +652,7 @@ class _PrepaidBalances(_Kind):
                 outcome.errors.append((line, "new_account_no", _unknown_account(account)))
                 continue
             stored = current.get(account)
-            if stored is None:
-                outcome.inserts.append(record)
-            elif stored == (record["balance_paise"], record["as_of"]):
-                outcome.unchanged += 1
-            else:
-                outcome.updates.append(record)
+            outcome.sort(record, stored, (record["balance_paise"], record["as_of"]))
         return outcome
 
     def write(self, conn: Connection, outcome: _Outcome, now: dt.datetime) -> None:
@@ -714,12 +708,7 @@ class _Staff(_Kind):
         outcome = _Outcome()
         for _line, record in batch:
             stored = current.get(record["mobile"])
-            if stored is None:
-                outcome.inserts.append(record)
-            elif stored == tuple(record[name] for name in self.compared):
-                outcome.unchanged += 1
-            else:
-                outcome.updates.append(record)
+            outcome.sort(record, stored, tuple(record[name] for name in self.compared))
         return outcome
 
     def write(self, conn: Connection, outcome: _Outcome, now: dt.datetime) -> None:
