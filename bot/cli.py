@@ -122,7 +122,16 @@ def rasa_server(rasa_args: tuple[str, ...]) -> None:
         port,
         *rasa_args,
     ]
-    os.execve(argv[0], argv, {**os.environ, **rasa_env(cfg)})
+    os.environ.update(rasa_env(cfg))
+    # `rasa run` in this process rather than exec'd, so that bot.rasa_speedups is in place
+    # (Sanic's extra workers, SANIC_WORKERS > 1, are forked from this process and keep it).
+    from bot import rasa_speedups
+
+    rasa_speedups.install()
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = argv
+    sys.exit(rasa_main())
 
 
 @main.command("actions-server")
