@@ -1,18 +1,35 @@
-"""Two measured speed-ups to Rasa 3.6's server, installed by `bijli rasa-server` before it starts.
+"""Measured speed-ups to Rasa 3.6's server, installed by `bijli rasa-server` before it starts.
 
 py-spy on the Rasa server at 10 concurrent senders: 53 % of its busy time was jsonschema
-rebuilding a validator for every action-server response, and 11 % was resolving event classes
-while reading trackers from Redis. Behaviour and error messages are unchanged; see
-bench/RASA_RESULTS.md.
+rebuilding a validator for every action-server response, 11 % was resolving event classes
+while reading trackers from Redis, and then 16 % was ``json.dumps`` of the request body of each
+action-server call (the whole session's events and the domain). Behaviour and error messages are
+unchanged; see bench/RASA_RESULTS.md.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import orjson
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps``, about fifteen times faster on a tracker; json.dumps where orjson refuses."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(value)
+
 
 def install() -> None:
-    """Apply both speed-ups (idempotent enough: each just rebinds a method)."""
+    """Apply the speed-ups (idempotent enough: each just rebinds a method)."""
     cache_action_result_validator()
     cache_event_types()
+    fast_action_request_bodies()
 
 
 def cache_action_result_validator() -> None:
@@ -68,3 +85,31 @@ def cache_event_types() -> None:
         return cls
 
     Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
+def fast_action_request_bodies() -> None:
+    """Encode action-server request bodies with orjson.
+
+    Every custom action call posts the current session's events and the domain (about 135 kB
+    after 20 turns) and aiohttp encodes it with ``json.dumps``: 1.8 ms a call, several calls a
+    turn. orjson writes the same JSON (UTF-8 instead of \\u escapes) in about 0.1 ms. Rasa builds
+    a new aiohttp session for each call in ``EndpointConfig.session``; this builds the same
+    session, with the same headers, auth and timeout, and orjson as its JSON encoder.
+    """
+    import aiohttp
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+
+    def session(self: EndpointConfig) -> aiohttp.ClientSession:
+        auth = (
+            aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+            if self.basic_auth
+            else None
+        )
+        return aiohttp.ClientSession(
+            headers=self.headers,
+            auth=auth,
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+            json_serialize=dumps,
+        )
+
+    EndpointConfig.session = session
