@@ -5,7 +5,12 @@ the same run, and driven by the same load generator: C concurrent senders, each 
 message as soon as the previous reply arrives. Rounds alternate between the two servers so that
 the machine's noise falls on both; the figures printed are medians over rounds.
 
-    python bench/rasa_bench.py [--rounds 3] [--messages 300] [--concurrency 10]
+Our bot gets what the gateway posts (bot/jobs.py): sender "whatsapp:+91…" and metadata with the
+channel, role and mobile. ``--registered`` of the senders write from a mobile registered to one
+account, as most consumers do; the others are unknown numbers, so account questions go through
+the account form (ask for the number, look it up). ``--registered 0`` is the hardest mix.
+
+    python bench/rasa_bench.py [--rounds 3] [--messages 300] [--concurrency 10] [--registered 7]
 
 The stock assistant is created with `rasa init --no-prompt` once and cached in
 ~/.cache/bijli/bench/ (it trains for about two minutes the first time).
@@ -27,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
+import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,22 +113,59 @@ def serve(
         log.close()
 
 
+def registered_mobiles(database_url: str, count: int) -> list[str]:
+    """Mobiles registered to exactly one account, as most consumers' are."""
+    from sqlalchemy import func, select
+
+    from bot.store import Consumer, engine_for, session_scope
+
+    with session_scope(engine_for(database_url)) as session:
+        query = (
+            select(Consumer.mobile)
+            .where(Consumer.mobile.is_not(None))
+            .group_by(Consumer.mobile)
+            .having(func.count() == 1)
+            .order_by(Consumer.mobile)
+            .limit(count)
+        )
+        return list(session.scalars(query))
+
+
+def gateway_senders(mobiles: list[str], concurrency: int, rnd: int) -> list[dict[str, object]]:
+    """Sender id and metadata as the gateway posts them; unregistered numbers after ``mobiles``."""
+    senders = []
+    for index in range(concurrency):
+        # Unknown numbers, new each round: no demo mobile starts with +91 7000.
+        mobile = mobiles[index] if index < len(mobiles) else f"+917000{rnd:02d}{index:04d}"
+        channel = "whatsapp" if index % 2 == 0 else "sms"
+        senders.append(
+            {
+                "sender": f"{channel}:{mobile}",
+                "metadata": {"channel": channel, "role": "consumer", "mobile": mobile},
+            }
+        )
+    return senders
+
+
 async def _drive(
-    base: str, path: str, messages: list[str], total: int, concurrency: int, tag: str
+    base: str,
+    path: str,
+    messages: list[str],
+    total: int,
+    concurrency: int,
+    tag: str,
+    senders: list[dict[str, object]] | None = None,
 ) -> dict[str, float]:
     latencies: list[float] = []
     counter = iter(range(total))
 
     async def sender(index: int, session: aiohttp.ClientSession) -> None:
         turn = 0
+        who = senders[index] if senders else {"sender": f"bench-{tag}-{index}"}
         for _ in counter:
             text = messages[(index + turn) % len(messages)]
             turn += 1
-            body = (
-                {"sender": f"bench-{tag}-{index}", "message": text}
-                if path.startswith("/webhooks")
-                else {"text": text}
-            )
+            body = {**who, "message": text} if path.startswith("/webhooks") else {"text": text}
             t0 = time.perf_counter()
             async with session.post(base + path, json=body) as resp:
                 await resp.read()
@@ -141,9 +184,17 @@ async def _drive(
     }
 
 
-def drive(base: str, path: str, messages: list[str], total: int, concurrency: int, tag: str):
+def drive(
+    base: str,
+    path: str,
+    messages: list[str],
+    total: int,
+    concurrency: int,
+    tag: str,
+    senders: list[dict[str, object]] | None = None,
+) -> dict[str, float]:
     """Send ``total`` requests with ``concurrency`` senders; return replies/s, p50, p95 (s)."""
-    return asyncio.run(_drive(base, path, messages, total, concurrency, tag))
+    return asyncio.run(_drive(base, path, messages, total, concurrency, tag, senders))
 
 
 def main() -> None:
@@ -152,6 +203,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--sanic-workers", type=int, default=1)
+    parser.add_argument(
+        "--registered",
+        type=int,
+        default=7,
+        help="how many of the senders write from a registered mobile (the rest are unknown)",
+    )
     args = parser.parse_args()
 
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -169,6 +226,12 @@ def main() -> None:
 
         cfg = load({"DATABASE_URL": database_url, "REDIS_URL": redis_server.url})
         load_demo_data(cfg, 2000)
+        mobiles = registered_mobiles(database_url, min(args.registered, args.concurrency))
+        print(
+            f"our senders: {len(mobiles)} registered mobiles, "
+            f"{args.concurrency - len(mobiles)} unknown numbers",
+            flush=True,
+        )
         action_port = free_port()
         env_common = {
             "DATABASE_URL": database_url,
@@ -199,18 +262,29 @@ def main() -> None:
                         }
                         cwd = ROOT
                         messages = OUR_MESSAGES
+                    if which == "ours":
+                        # Each round starts our registered senders on new conversations, as
+                        # the stock bot's in-memory trackers start empty.
+                        conn = redis.Redis.from_url(redis_server.url)
+                        for key in conn.scan_iter("bijli:tracker:*"):
+                            conn.delete(key)
+                        conn.close()
                     with serve(which, argv, env, base + "/status", cwd) as load_s:
                         record(which, "load_s", load_s)
                         # Warm-up: first calls build TensorFlow graphs.
                         drive(base, "/webhooks/rest/webhook", messages, 20, 2, f"warm{rnd}")
                         parse = drive(base, "/model/parse", messages, args.messages, 10, "p")
+                        tag = f"r{rnd}"
                         reply = drive(
                             base,
                             "/webhooks/rest/webhook",
                             messages,
                             args.messages,
                             args.concurrency,
-                            f"r{rnd}",
+                            tag,
+                            None
+                            if which == "stock"
+                            else gateway_senders(mobiles, args.concurrency, rnd),
                         )
                     record(which, "parse_rps", parse["rps"])
                     record(which, "parse_p50_ms", parse["p50"] * 1000)
