@@ -3,7 +3,8 @@
 Both assistants are served the same way (`rasa run --enable-api`, REST channel) on this machine in
 the same run, and driven by the same load generator: C concurrent senders, each sending its next
 message as soon as the previous reply arrives. Rounds alternate between the two servers so that
-the machine's noise falls on both; the figures printed are medians over rounds.
+the machine's noise falls on both; the figures printed are medians over rounds. Each request
+opens its own connection, for both servers, as the gateway's jobs do.
 
 Our bot gets what the gateway posts (bot/jobs.py): sender "whatsapp:+91…" and metadata with the
 channel, role and mobile. ``--registered`` of the senders write from a mobile registered to one
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import db, model  # noqa: E402
+from bot.cli import DEFAULT_SANIC_WORKERS  # noqa: E402
 from bot.launcher import rasa_env  # noqa: E402
 from bot.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from bot.settings import load  # noqa: E402
@@ -173,7 +175,11 @@ async def _drive(
             latencies.append(time.perf_counter() - t0)
 
     started = time.perf_counter()
-    async with aiohttp.ClientSession() as session:
+    # A new connection per request, as the gateway makes them (each RQ job runs in its own
+    # fork with its own HTTP session). Kept-alive connections would each stick to the Sanic
+    # worker that accepted them, and one worker could end up with all ten senders.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(sender(i, session) for i in range(concurrency)))
     elapsed = time.perf_counter() - started
     latencies.sort()
@@ -202,7 +208,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--sanic-workers", type=int, default=1)
+    parser.add_argument(
+        "--sanic-workers",
+        type=int,
+        default=DEFAULT_SANIC_WORKERS,
+        help="SANIC_WORKERS for our server (the stock bot's in-memory lock store allows one)",
+    )
     parser.add_argument(
         "--registered",
         type=int,
