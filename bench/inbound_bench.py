@@ -42,8 +42,9 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 
 from bot import db, model  # noqa: E402
 from bot import settings as settings_mod  # noqa: E402
-from bot.launcher import rasa_env  # noqa: E402
-from bot.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from bot.cli import DEFAULT_SANIC_WORKERS  # noqa: E402
+from bot.redis_server import EmbeddedRedis  # noqa: E402
+from tests.processes import stack_env  # noqa: E402
 
 BIN = Path(sys.executable).parent
 MESSAGES = [
@@ -210,57 +211,6 @@ def replies(fake: str) -> dict[str, float]:
     return first
 
 
-def pooled_sqlite_engine(url: str) -> Any:
-    """The store's SQLite engine but with a connection pool (SQLAlchemy 2's default for files).
-
-    SQLAlchemy 1.4 gives file SQLite a NullPool: every session opens a connection, sets its
-    pragmas and closes it again, which dominates the webhook's time. Used only to show what the
-    one-line change to ``store.make_engine`` would buy.
-    """
-    from sqlalchemy import create_engine, event
-    from sqlalchemy.pool import QueuePool
-
-    engine = create_engine(url, future=True, connect_args={"timeout": 30}, poolclass=QueuePool)
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    return engine
-
-
-#: Loaded by every Python process started with PYTHONPATH pointing at its folder (--pooled-sqlite).
-_SITECUSTOMIZE = """
-import sqlalchemy
-from sqlalchemy.pool import QueuePool
-
-_create_engine = sqlalchemy.create_engine
-
-
-def _pooled(url, *args, **kwargs):
-    if str(url).startswith("sqlite:///") and "poolclass" not in kwargs:
-        kwargs["poolclass"] = QueuePool
-    return _create_engine(url, *args, **kwargs)
-
-
-sqlalchemy.create_engine = _pooled
-"""
-
-
-def pooled_sqlite_env(tmp: Path) -> dict[str, str]:
-    """Environment that gives a process's SQLite engines a QueuePool (bench diagnostic only)."""
-    folder = tmp / "pooled-sqlite"
-    folder.mkdir(exist_ok=True)
-    (folder / "sitecustomize.py").write_text(_SITECUSTOMIZE)
-    return {
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
-    }
-
-
 def cpu_seconds(pid: int) -> float:
     """CPU seconds used by a process, its live children and the children it has reaped."""
     import psutil
@@ -293,9 +243,7 @@ def _per_message(before: dict[str, float], after: dict[str, float], n: int) -> d
     return {k: (after[k] - before.get(k, 0.0)) * 1000 / max(n, 1) for k in after}
 
 
-def gateway_overhead(
-    cfg: settings_mod.Settings, n: int, *, pooled: bool = False
-) -> tuple[float, float]:
+def gateway_overhead(cfg: settings_mod.Settings, n: int) -> tuple[float, float]:
     """p50/p99 in ms of the webhook handler in-process (signature, dedupe, store, enqueue)."""
     from rq import Queue
 
@@ -304,14 +252,11 @@ def gateway_overhead(
     from bot.redis_server import connect
 
     store.dispose_engines()
-    if pooled and cfg.database_url.startswith("sqlite"):
-        store._engines[cfg.database_url] = pooled_sqlite_engine(cfg.database_url)
     app = create_app(cfg)
     client = app.test_client()
     timings: list[float] = []
-    tag = "p" if pooled else "n"
     for i in range(n):
-        form, sig = signed_form(cfg, f"+9197{i:08d}", "hi", f"SMo{tag}{i:029d}")
+        form, sig = signed_form(cfg, f"+9197{i:08d}", "hi", f"SMo{i:030d}")
         t0 = time.perf_counter()
         response = client.post("/twilio/messages", data=form, headers={"X-Twilio-Signature": sig})
         timings.append((time.perf_counter() - t0) * 1000)
@@ -330,53 +275,35 @@ def main() -> None:
     parser.add_argument("--rasa-messages", type=int, default=300)
     parser.add_argument("--overhead-messages", type=int, default=1000)
     parser.add_argument("--write", type=Path, help="Write the results as Markdown to this file.")
-    parser.add_argument("--model", type=Path, help="Rasa model (default: the one for the data).")
+    parser.add_argument(
+        "--sanic-workers",
+        type=int,
+        default=DEFAULT_SANIC_WORKERS,
+        help="SANIC_WORKERS for `bijli rasa-server`",
+    )
     parser.add_argument(
         "--simple-worker",
         action="store_true",
         help="Run rq.SimpleWorker (no fork per job) instead of `bijli worker`.",
     )
-    parser.add_argument(
-        "--pooled-sqlite",
-        action="store_true",
-        help="Run web and workers with a pooled SQLite engine (what SQLAlchemy 2 does by default).",
-    )
     args = parser.parse_args()
-    model_file = args.model or model.model_path()
-    if not model_file.exists():
-        cached = sorted((model.cache_dir() / "models").glob("bijli-*.tar.gz"), key=os.path.getmtime)
-        if not cached:
-            sys.exit(f"no trained model at {model_file}: run `bijli train` first")
-        model_file = cached[-1]
-        print(f"no model for the current training data; using the newest: {model_file}")
+    if not model.model_path().exists():
+        sys.exit(f"no trained model at {model.model_path()}: run `bijli train` first")
     rates = [float(r) for r in args.rates.split(",")]
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bijli-bench-"))
     logs = tmp / "logs"
     database_url = f"sqlite:///{tmp / 'bench.sqlite3'}"
     db.upgrade(database_url)
-    ports = {name: free_port() for name in ("web", "fake", "rasa", "actions")}
     rows: list[dict[str, Any]] = []
     with ExitStack() as stack:
         redis = stack.enter_context(EmbeddedRedis())
-        env = {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis.url,
-            "RASA_URL": f"http://127.0.0.1:{ports['rasa']}",
-            "RASA_PORT": str(ports["rasa"]),
-            "ACTIONS_PORT": str(ports["actions"]),
-            "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports['actions']}/webhook",
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['web']}",
-            "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports['fake']}",
-            "BIJLI_VAR_DIR": str(tmp / "var"),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
+        ports, env = stack_env(tmp, database_url, redis.url)
+        env["SANIC_WORKERS"] = str(args.sanic_workers)
         cfg = settings_mod.load(env)
         # The handler alone first, before any worker or Rasa competes for the cores.
         ov50, ov99 = gateway_overhead(cfg, args.overhead_messages)
         print(f"gateway overhead in-process: p50 {ov50:.2f} ms p99 {ov99:.2f} ms", flush=True)
-        po50, po99 = gateway_overhead(cfg, args.overhead_messages, pooled=True)
-        print(f"  with a pooled SQLite engine: p50 {po50:.2f} ms p99 {po99:.2f} ms", flush=True)
         bijli = str(BIN / "bijli")
         print("starting the stack …", flush=True)
         procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -399,19 +326,13 @@ def main() -> None:
             )
         )
         t0 = time.monotonic()
-        rasa_argv = [
-            str(BIN / "rasa"), "run", "--enable-api", "--model", str(model_file),
-            "--endpoints", str(ROOT / "endpoints.yml"),
-            "--credentials", str(ROOT / "credentials.yml"),
-            "--port", str(ports["rasa"]),
-        ]  # fmt: skip
+        # As the Procfile runs it: the cached model, Redis stores, bot/rasa_speedups.py.
+        rasa_argv = [bijli, "rasa-server"]
         rasa_ready = f"{env['RASA_URL']}/status"
         procs["rasa"] = stack.enter_context(
-            process("rasa", rasa_argv, {**rasa_env(cfg), **env}, logs, rasa_ready, timeout=600)
+            process("rasa", rasa_argv, env, logs, rasa_ready, timeout=600)
         )
         print(f"  Rasa loaded in {time.monotonic() - t0:.0f} s", flush=True)
-        # The processes this project runs (web, workers), optionally with pooled SQLite.
-        ours = {**env, **pooled_sqlite_env(tmp)} if args.pooled_sqlite else env
         worker_argv = [bijli, "worker"]
         if args.simple_worker:
             # RQ's own CLI with the non-forking worker class (diagnostic: `bijli worker` forks).
@@ -421,7 +342,7 @@ def main() -> None:
             ]  # fmt: skip
         for n in range(args.workers):
             procs[f"worker{n}"] = stack.enter_context(
-                process(f"worker{n}", worker_argv, ours, logs, "Listening on")
+                process(f"worker{n}", worker_argv, env, logs, "Listening on")
             )
         procs["web"] = stack.enter_context(
             process(
@@ -434,7 +355,7 @@ def main() -> None:
                     "2",
                     "bot:create_app()",
                 ],
-                ours,
+                env,
                 logs,
                 f"{env['PUBLIC_BASE_URL']}/healthz",
             )
@@ -497,8 +418,8 @@ def main() -> None:
         "# Gateway benchmark",
         "",
         f"Command: `python bench/inbound_bench.py --workers {args.workers} --rates {args.rates} "
-        f"--seconds {args.seconds:g} --rasa-concurrency {args.rasa_concurrency}"
-        f"{' --pooled-sqlite' if args.pooled_sqlite else ''}"
+        f"--seconds {args.seconds:g} --rasa-concurrency {args.rasa_concurrency} "
+        f"--sanic-workers {args.sanic_workers}"
         f"{' --simple-worker' if args.simple_worker else ''}`",
         "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -508,11 +429,6 @@ def main() -> None:
         f"every process on the same {os.cpu_count()} cores. Load average (1 min) "
         f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end: other work on "
         "the machine shares the cores, so compare figures only within one run."
-        + (
-            " Web and workers ran with a pooled SQLite engine (--pooled-sqlite)."
-            if args.pooled_sqlite
-            else ""
-        )
         + (" Workers were rq.SimpleWorker (--simple-worker)." if args.simple_worker else ""),
         "",
         f"- Rasa alone (REST webhook, {args.rasa_concurrency} concurrent senders): "
@@ -521,9 +437,7 @@ def main() -> None:
         f"**{best['throughput']:.1f} "
         f"replies/s** at {best['rate']:g} offered/s = **{ratio:.0%} of Rasa alone** (target ≥ 80%)",
         f"- Gateway overhead, webhook → job enqueued, in-process: p50 {ov50:.2f} ms, "
-        f"**p99 {ov99:.2f} ms** (target ≤ 20 ms) with the store's engine as it is (SQLAlchemy 1.4 "
-        "gives file SQLite a NullPool: a new connection, its pragmas and a close per request); "
-        f"with a pooled SQLite engine p50 {po50:.2f} ms, **p99 {po99:.2f} ms**",
+        f"**p99 {ov99:.2f} ms** (target ≤ 20 ms)",
         "",
         "| offered/s | answered | replies/s | webhook→send p50 | p95 | webhook HTTP p50 | p99 |",
         "|---:|---:|---:|---:|---:|---:|---:|",

@@ -40,7 +40,7 @@ from bot.store import (
 
 log = logging.getLogger(__name__)
 
-# Workers import this module once and fork per job: read the texts here, not in every job.
+# Workers import this module once, before their first job: read the texts here, not per job.
 texts.preload()
 
 #: Longest text passed to Rasa; longer messages are cut at a word end (NLU on essays is slow
@@ -69,6 +69,7 @@ class Reply:
 
 _engine_pids: dict[str, int] = {}
 _http: dict[int, requests.Session] = {}
+_redis_clients: dict[tuple[int, str], redis.Redis] = {}
 _lock = threading.Lock()
 
 
@@ -91,9 +92,14 @@ def _session() -> requests.Session:
 
 
 def _redis(cfg: settings_mod.Settings) -> redis.Redis:
+    """This process's client for the configured Redis (its pool outlives one job)."""
     if not cfg.redis_url:
         raise RuntimeError("REDIS_URL is not set")
-    return connect(cfg.redis_url)
+    key = (os.getpid(), cfg.redis_url)
+    with _lock:
+        if key not in _redis_clients:
+            _redis_clients[key] = connect(cfg.redis_url)
+        return _redis_clients[key]
 
 
 # --------------------------------------------------------------------------- the job
@@ -258,7 +264,11 @@ def ask_rasa(
     }
     url = f"{cfg.rasa_url}/webhooks/rest/webhook"
     try:
-        response = _session().post(url, json=payload, timeout=(3.05, RASA_TIMEOUT))
+        # A new connection per message: a kept-alive one would stick to the Sanic worker that
+        # accepted it, so a few RQ workers could all land on one Rasa worker.
+        response = _session().post(
+            url, json=payload, timeout=(3.05, RASA_TIMEOUT), headers={"Connection": "close"}
+        )
     except requests.RequestException as exc:
         raise RasaUnavailable(f"Rasa unreachable: {type(exc).__name__}") from exc
     if response.status_code != 200:

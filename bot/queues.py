@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker
 
 from bot.redis_server import connect
 from bot.settings import Settings
@@ -27,9 +27,12 @@ def run_worker(cfg: Settings, burst: bool = False) -> bool:
     if not cfg.redis_url:
         raise RuntimeError("REDIS_URL is not set")
     conn = connect(cfg.redis_url)
-    # Import the job code once here: each job runs in a forked child, which would otherwise
-    # re-import twilio, requests and SQLAlchemy (about 0.4 s) for every message.
-    import bot.jobs  # noqa: F401
+    import bot.jobs  # noqa: F401  (imported once, before the first job)
 
-    worker = Worker([Queue(name, connection=conn) for name in ALL], connection=conn)
+    # Jobs run in the worker's own process, not in a child forked per job: forking cost about
+    # 70 ms of CPU a message against 28 ms in-process (bench/GATEWAY_RESULTS.md), on cores that
+    # Rasa needs. A job's exception is caught and retried as before, and its timeout is still
+    # enforced (SIGALRM). A hard crash takes the worker down with its job: the process manager
+    # restarts the worker, and RQ retries the job once its heartbeat lapses (tested).
+    worker = SimpleWorker([Queue(name, connection=conn) for name in ALL], connection=conn)
     return bool(worker.work(burst=burst, with_scheduler=True))

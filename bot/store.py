@@ -313,8 +313,9 @@ def engine_for(url: str) -> Engine:
 
 
 def _forget_pools_after_fork() -> None:
-    # RQ forks a work horse per job: the child must open its own connections, and must not
-    # close the parent's (dispose(close=False), SQLAlchemy's recipe for forked processes).
+    # A forked child (gunicorn's workers, an RQ work horse if a forking worker is used) must open
+    # its own connections, and must not close the parent's (dispose(close=False), SQLAlchemy's
+    # recipe for forked processes).
     for engine in list(_engines.values()):
         engine.dispose(close=False)
 

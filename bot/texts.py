@@ -30,7 +30,7 @@ def _catalogue() -> dict[str, Any]:
 
 
 def preload() -> None:
-    """Read messages.yml now (a worker does it once, before it forks a process per job)."""
+    """Read messages.yml now (a worker does it once, before its first job)."""
     _catalogue()
 
 

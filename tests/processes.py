@@ -27,6 +27,30 @@ class ProcessDidNotStart(RuntimeError):
     """A child process exited, or its readiness URL did not answer in time."""
 
 
+def stack_env(
+    root: Path, database_url: str, redis_url: str
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Free ports and the environment for a whole local stack under ``root``.
+
+    Web, fake Twilio, Rasa and the action server each get a free port; every process of the
+    stack reads the same variables (the e2e tests and bench/inbound_bench.py share this).
+    """
+    ports = {name: free_port() for name in ("web", "fake", "rasa", "actions")}
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "RASA_URL": f"http://127.0.0.1:{ports['rasa']}",
+        "RASA_PORT": str(ports["rasa"]),
+        "ACTIONS_PORT": str(ports["actions"]),
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports['actions']}/webhook",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['web']}",
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports['fake']}",
+        "BIJLI_VAR_DIR": str(root / "var"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    return ports, env
+
+
 def bijli(*args: str) -> list[str]:
     """argv for the project's ``bijli`` console script in this virtualenv."""
     return [str(BIN / "bijli"), *args]

@@ -20,9 +20,9 @@ from twilio.request_validator import RequestValidator
 
 from bot import db
 from bot import settings as settings_mod
-from bot.redis_server import EmbeddedRedis, free_port
+from bot.redis_server import EmbeddedRedis
 from bot.store import make_engine
-from tests.processes import bijli, running
+from tests.processes import bijli, running, stack_env
 
 
 @dataclass
@@ -107,21 +107,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = root / "logs"
     database_url = f"sqlite:///{root / 'e2e.sqlite3'}"
     db.upgrade(database_url)
-    ports = {name: free_port() for name in ("web", "fake", "rasa", "actions")}
     with ExitStack() as stack_:
         redis = stack_.enter_context(EmbeddedRedis())
-        env = {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis.url,
-            "RASA_URL": f"http://127.0.0.1:{ports['rasa']}",
-            "RASA_PORT": str(ports["rasa"]),
-            "ACTIONS_PORT": str(ports["actions"]),
-            "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports['actions']}/webhook",
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['web']}",
-            "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports['fake']}",
-            "BIJLI_VAR_DIR": str(root / "var"),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
+        ports, env = stack_env(root, database_url, redis.url)
         for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
             env[key] = getattr(settings_mod, f"DEV_{key.removeprefix('TWILIO_')}")
         stack_.enter_context(
