@@ -159,7 +159,14 @@ def actions_server(port: int) -> None:
         "--port",
         str(port),
     ]
-    os.execve(argv[0], argv, dict(os.environ))
+    # `rasa run actions` in this process, as `rasa-server` does, with orjson request parsing.
+    from bot import rasa_speedups
+
+    rasa_speedups.fast_action_server_requests()
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = argv
+    sys.exit(rasa_main())
 
 
 @main.command("worker")

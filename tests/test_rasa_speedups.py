@@ -7,6 +7,7 @@ suite sees Rasa untouched.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
@@ -120,3 +122,26 @@ def test_action_requests_carry_the_same_json(
     assert json.loads(body) == payload
     # orjson's mark: UTF-8 text where json.dumps would write \u escapes.
     assert "बिल".encode() in body
+
+
+def test_the_action_server_parses_bodies_with_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rasa_sdk.endpoint
+    from sanic.compat import Header
+    from sanic.exceptions import InvalidUsage
+
+    monkeypatch.setattr(rasa_sdk.endpoint, "create_app", rasa_sdk.endpoint.create_app)
+    rasa_speedups.fast_action_server_requests()
+    monkeypatch.setattr("sanic.Sanic._app_registry", {})  # a fresh name registry for this app
+
+    app = rasa_sdk.endpoint.create_app("bot.actions")
+
+    load_json = inspect.signature(app.request_class.load_json)
+    assert load_json.parameters["loads"].default is orjson.loads
+
+    request = app.request_class(b"/webhook", Header({}), "1.1", "POST", None, app)
+    request.body = '{"next_action": "action_bill_amount", "text": "बिल"}'.encode()
+    assert request.json == {"next_action": "action_bill_amount", "text": "बिल"}
+    request = app.request_class(b"/webhook", Header({}), "1.1", "POST", None, app)
+    request.body = b"{not json"
+    with pytest.raises(InvalidUsage):
+        _ = request.json
