@@ -34,6 +34,8 @@ from rasa.shared.core.conversation import Dialogue
 from rasa.shared.core.events import ActionExecuted, Event, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.logfmt import kv
+from bot.phone import mask
 from bot.rasa_speedups import dumps
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class EventLogTrackerStore(RedisTrackerStore):
     async def save(self, tracker: DialogueStateTracker, timeout: float | None = None) -> None:
         """Append the tracker's events that Redis does not hold yet."""
         await self.stream_events(tracker)
+        if not tracker.events:
+            return  # nothing to add; as Rasa's store, an empty tracker erases nothing
         timeout = timeout or self.record_exp
         events_key, meta_key = self._keys(tracker.sender_id)
         with self.red.pipeline(transaction=False) as pipe:
@@ -83,8 +87,6 @@ class EventLogTrackerStore(RedisTrackerStore):
         """Index in the stored list of the tracker's first event (None: it matches neither)."""
         if not stored or not meta:
             return 0
-        if not tracker.events:
-            return None
         first = tracker.events[0].timestamp
         session = int(meta.get("session", 0))
         if _same_time(first, meta.get("start")):
@@ -126,7 +128,15 @@ class EventLogTrackerStore(RedisTrackerStore):
         """Replace the stored list from index ``offset`` on with ``events``."""
         events_key, meta_key = self._keys(sender_id)
         starts = [i for i, event in enumerate(events) if _is_session_start(event)]
-        log.info("tracker_rewrite sender=%s from=%d events=%d", sender_id, offset, len(events))
+        channel, _, number = sender_id.rpartition(":")
+        log.info(
+            kv(
+                "tracker_rewrite",
+                sender=f"{channel}:{mask(number)}",
+                start=offset,
+                events=len(events),
+            )
+        )
         with self.red.pipeline(transaction=True) as pipe:
             if offset:
                 pipe.ltrim(events_key, 0, offset - 1)

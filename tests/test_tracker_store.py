@@ -181,6 +181,16 @@ def test_a_tracker_that_does_not_continue_the_stored_one_replaces_it(
     assert len(run(store.retrieve(sender)).events) == 4 + 5
 
 
+def test_saving_an_empty_tracker_erases_nothing(store: EventLogTrackerStore) -> None:
+    clock = Clock()
+    sender = "whatsapp:+919000000109"
+    saved = grow(store, sender, session_start(clock) + turn(clock, "hi"))
+
+    run(store.save(store.init_tracker(sender)))
+
+    assert dicts(run(store.retrieve(sender))) == dicts(saved)
+
+
 def test_conversations_expire_and_are_listed(store: EventLogTrackerStore, redis_conn: Any) -> None:
     clock = Clock()
     grow(store, "whatsapp:+919000000106", session_start(clock))
