@@ -12,6 +12,9 @@ from bot.services import Services
 
 def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> Flask:
     """Build the Flask app; ``config`` may be Settings or overrides for the loaded ones."""
+    from bot import logfmt
+
+    logfmt.configure()
     app = Flask(__name__)
     if isinstance(config, settings_mod.Settings):
         cfg = config

@@ -173,7 +173,9 @@ def actions_server(port: int) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker on the inbound and notifications queues."""
-    from bot import queues
+    from bot import logfmt, queues
+
+    logfmt.configure()
 
     cfg = settings_mod.load()
     if not cfg.redis_url:
@@ -210,11 +212,10 @@ def fake_twilio(
     port: int, host: str, error_rate_429: float, error_rate_500: float, callback_delay: float
 ) -> None:
     """Run a local fake of Twilio's Messages API (GET /sent lists what was sent)."""
-    import logging
-
     from bot import fake_twilio as fake
+    from bot import logfmt
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logfmt.configure()
     cfg = settings_mod.load()
     fake.serve(
         port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 
@@ -14,3 +15,14 @@ def kv(event: str, **fields: Any) -> str:
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         parts.append(f"{key}={text}")
     return " ".join(parts)
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Send this process's log lines to stderr, unless logging is configured already.
+
+    The web and worker processes log ``event=…`` lines at INFO (answers sent, opt-outs, retries);
+    without a handler Python drops everything below WARNING.
+    """
+    if logging.getLogger().handlers:
+        return
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")

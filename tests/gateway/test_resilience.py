@@ -57,6 +57,10 @@ def test_one_senders_messages_are_answered_in_order_with_two_workers(
     assert [m["body"] for m in replies_b] == ["echo: b1", "echo: b2"]
     # The other sender was not held up behind the slow first message.
     assert replies_b[-1]["received_at"] < replies_a[0]["received_at"]
+    # The workers log what they did, with the numbers masked.
+    logs = "".join(p.read_text() for p in log_dir.glob("worker*.log"))
+    assert logs.count("event=inbound_answered") == 7
+    assert a not in logs and b not in logs
 
 
 def test_a_job_whose_worker_is_killed_is_not_lost(
