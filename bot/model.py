@@ -83,4 +83,20 @@ def train_if_needed(root: Path = ROOT, force: bool = False) -> Path:
         os.replace(scratch / "model.tar.gz", target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    prune(target.parent, keep=KEEP_MODELS)
     return target
+
+
+#: Models kept in the cache: the newest few, so that switching branches rarely retrains.
+KEEP_MODELS = 3
+
+
+def prune(models: Path, keep: int = KEEP_MODELS) -> list[Path]:
+    """Delete all but the ``keep`` newest ``bijli-*.tar.gz`` models; return what was deleted.
+
+    Each model is about 20 MB, and every change to the training data or config makes a new one.
+    """
+    found = sorted(models.glob("bijli-*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in found[keep:]:
+        old.unlink(missing_ok=True)
+    return found[keep:]
