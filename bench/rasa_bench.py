@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import redis
@@ -175,9 +176,9 @@ async def _drive(
             latencies.append(time.perf_counter() - t0)
 
     started = time.perf_counter()
-    # A new connection per request, as the gateway makes them (each RQ job runs in its own
-    # fork with its own HTTP session). Kept-alive connections would each stick to the Sanic
-    # worker that accepted them, and one worker could end up with all ten senders.
+    # A new connection per request, as the gateway posts to Rasa (Connection: close, in
+    # bot/jobs.py). Kept-alive connections would each stick to the Sanic worker that accepted
+    # them, and one worker could end up with all ten senders.
     connector = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(sender(i, session) for i in range(concurrency)))
@@ -190,17 +191,12 @@ async def _drive(
     }
 
 
-def drive(
-    base: str,
-    path: str,
-    messages: list[str],
-    total: int,
-    concurrency: int,
-    tag: str,
-    senders: list[dict[str, object]] | None = None,
-) -> dict[str, float]:
-    """Send ``total`` requests with ``concurrency`` senders; return replies/s, p50, p95 (s)."""
-    return asyncio.run(_drive(base, path, messages, total, concurrency, tag, senders))
+def drive(*args: Any, **kwargs: Any) -> dict[str, float]:
+    """Send ``total`` requests with ``concurrency`` senders; return replies/s, p50, p95 (s).
+
+    The arguments are ``_drive``'s: base, path, messages, total, concurrency, tag, senders.
+    """
+    return asyncio.run(_drive(*args, **kwargs))
 
 
 def main() -> None:
