@@ -281,11 +281,6 @@ def main() -> None:
         default=DEFAULT_SANIC_WORKERS,
         help="SANIC_WORKERS for `bijli rasa-server`",
     )
-    parser.add_argument(
-        "--simple-worker",
-        action="store_true",
-        help="Run rq.SimpleWorker (no fork per job) instead of `bijli worker`.",
-    )
     args = parser.parse_args()
     if not model.model_path().exists():
         sys.exit(f"no trained model at {model.model_path()}: run `bijli train` first")
@@ -334,12 +329,6 @@ def main() -> None:
         )
         print(f"  Rasa loaded in {time.monotonic() - t0:.0f} s", flush=True)
         worker_argv = [bijli, "worker"]
-        if args.simple_worker:
-            # RQ's own CLI with the non-forking worker class (diagnostic: `bijli worker` forks).
-            worker_argv = [
-                str(BIN / "rq"), "worker", "--worker-class", "rq.SimpleWorker", "--with-scheduler",
-                "--url", redis.url, "inbound", "notifications",
-            ]  # fmt: skip
         for n in range(args.workers):
             procs[f"worker{n}"] = stack.enter_context(
                 process(f"worker{n}", worker_argv, env, logs, "Listening on")
@@ -419,8 +408,7 @@ def main() -> None:
         "",
         f"Command: `python bench/inbound_bench.py --workers {args.workers} --rates {args.rates} "
         f"--seconds {args.seconds:g} --rasa-concurrency {args.rasa_concurrency} "
-        f"--sanic-workers {args.sanic_workers}"
-        f"{' --simple-worker' if args.simple_worker else ''}`",
+        f"--sanic-workers {args.sanic_workers}`",
         "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}; "
@@ -428,8 +416,7 @@ def main() -> None:
         "fake Twilio; "
         f"every process on the same {os.cpu_count()} cores. Load average (1 min) "
         f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end: other work on "
-        "the machine shares the cores, so compare figures only within one run."
-        + (" Workers were rq.SimpleWorker (--simple-worker)." if args.simple_worker else ""),
+        "the machine shares the cores, so compare figures only within one run.",
         "",
         f"- Rasa alone (REST webhook, {args.rasa_concurrency} concurrent senders): "
         f"**{rasa_rps:.1f} replies/s**",
