@@ -29,8 +29,8 @@ def run_worker(cfg: Settings, burst: bool = False) -> bool:
     conn = connect(cfg.redis_url)
     import bot.jobs  # noqa: F401  (imported once, before the first job)
 
-    # Jobs run in the worker's own process, not in a child forked per job: forking cost about
-    # 70 ms of CPU a message against 28 ms in-process (bench/GATEWAY_RESULTS.md), on cores that
+    # Jobs run in the worker's own process, not in a child forked per job: forking workers
+    # cost about 88 ms of CPU a message, these 13 ms (bench/GATEWAY_RESULTS.md), on cores that
     # Rasa needs. A job's exception is caught and retried as before, and its timeout is still
     # enforced (SIGALRM). A hard crash takes the worker down with its job: the process manager
     # restarts the worker, and RQ retries the job once its heartbeat lapses (tested).

@@ -1,4 +1,5 @@
-"""Measured speed-ups to Rasa 3.6's server, installed by `bijli rasa-server` before it starts.
+"""Measured speed-ups to Rasa 3.6, installed by `bijli rasa-server` (and, for the action
+server's half, `bijli actions-server`) before the server starts.
 
 py-spy on the Rasa server at 10 concurrent senders: 53 % of its busy time was jsonschema
 rebuilding a validator for every action-server response, 11 % was resolving event classes
