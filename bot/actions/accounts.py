@@ -32,7 +32,7 @@ from bot.actions.resolve import (
     verified_staff,
 )
 from bot.actions.topics import ACCOUNT_TOPICS, NEW_NUMBER, TOPIC_BY_INTENT
-from bot.actions.turn import ACCOUNT_NUMBER, PENDING_QUERY, REQUESTED_SLOT, Turn, run_topic
+from bot.actions.turn import ACCOUNT_NUMBER, PENDING_QUERY, REQUESTED_SLOT, TopicAction, Turn
 from bot.store import Consumer
 
 ACCOUNT_FORM = "account_form"
@@ -94,16 +94,11 @@ def _say_new_number(
         turn.say("utter_new_account_number", **values)
 
 
-class ActionNewAccountNumber(Action):
+class ActionNewAccountNumber(TopicAction):
     """ask_new_account_number."""
 
-    def name(self) -> str:
-        return "action_new_account_number"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return run_topic(dispatcher, tracker, handle_new_number)
+    action_name = "action_new_account_number"
+    handle = staticmethod(handle_new_number)
 
 
 class ActionAskAccountNumber(Action):

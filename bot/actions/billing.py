@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
-from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from bot import store
@@ -19,7 +15,7 @@ from bot.actions import deps
 from bot.actions.formatting import format_bill_month, format_date, format_moment, format_rupees
 from bot.actions.resolve import resolve, settle_unresolved
 from bot.actions.topics import BALANCE, BILL, DISCONNECTION
-from bot.actions.turn import Turn, run_topic
+from bot.actions.turn import TopicAction, Turn
 from notifier import rules
 
 SMART_PREPAID = "smart_prepaid"
@@ -142,40 +138,25 @@ def handle_disconnection(turn: Turn, now: dt.datetime | None = None) -> None:
         )
 
 
-class ActionBillAmount(Action):
+class ActionBillAmount(TopicAction):
     """ask_bill_amount."""
 
-    def name(self) -> str:
-        return "action_bill_amount"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return run_topic(dispatcher, tracker, handle_bill)
+    action_name = "action_bill_amount"
+    handle = staticmethod(handle_bill)
 
 
-class ActionPrepaidBalance(Action):
+class ActionPrepaidBalance(TopicAction):
     """ask_prepaid_balance."""
 
-    def name(self) -> str:
-        return "action_prepaid_balance"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return run_topic(dispatcher, tracker, handle_balance)
+    action_name = "action_prepaid_balance"
+    handle = staticmethod(handle_balance)
 
 
-class ActionDisconnectionStatus(Action):
+class ActionDisconnectionStatus(TopicAction):
     """ask_disconnection."""
 
-    def name(self) -> str:
-        return "action_disconnection_status"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return run_topic(dispatcher, tracker, handle_disconnection)
+    action_name = "action_disconnection_status"
+    handle = staticmethod(handle_disconnection)
 
 
 __all__ = [

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
-from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
-
 from bot import store
 from bot.actions import deps
 from bot.actions.resolve import actor, resolve, settle_unresolved
 from bot.actions.tickets import POWER_CUT, WRONG_BILL, ticket_for
 from bot.actions.topics import POWER_CUT as POWER_CUT_TOPIC
 from bot.actions.topics import WRONG_BILL as WRONG_BILL_TOPIC
-from bot.actions.turn import ACCOUNT_NUMBER, Turn, run_topic
+from bot.actions.turn import ACCOUNT_NUMBER, TopicAction, Turn
 from bot.logfmt import kv
 
 log = logging.getLogger(__name__)
@@ -62,40 +57,25 @@ def handle_handoff(turn: Turn) -> None:
     turn.say("utter_handoff")
 
 
-class ActionReportPowerCut(Action):
+class ActionReportPowerCut(TopicAction):
     """report_power_cut."""
 
-    def name(self) -> str:
-        return "action_report_power_cut"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return run_topic(dispatcher, tracker, handle_power_cut)
+    action_name = "action_report_power_cut"
+    handle = staticmethod(handle_power_cut)
 
 
-class ActionComplainWrongBill(Action):
+class ActionComplainWrongBill(TopicAction):
     """complain_wrong_bill."""
 
-    def name(self) -> str:
-        return "action_complain_wrong_bill"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return run_topic(dispatcher, tracker, handle_wrong_bill)
+    action_name = "action_complain_wrong_bill"
+    handle = staticmethod(handle_wrong_bill)
 
 
-class ActionHumanHandoff(Action):
+class ActionHumanHandoff(TopicAction):
     """human_handoff."""
 
-    def name(self) -> str:
-        return "action_human_handoff"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return run_topic(dispatcher, tracker, handle_handoff)
+    action_name = "action_human_handoff"
+    handle = staticmethod(handle_handoff)
 
 
 __all__ = [

@@ -6,18 +6,13 @@ then pay_bill and verify_payment_link are plain responses in the domain.
 
 from __future__ import annotations
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
-from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
-
 from bot import store
 from bot.actions import deps
 from bot.actions.formatting import format_moment, format_rupees
 from bot.actions.resolve import resolve, settle_unresolved
 from bot.actions.tickets import PAYMENT_NOT_REFLECTED, RECEIPT_MISSING, ticket_for
 from bot.actions.topics import PAYMENT_MISSING, RECEIPT
-from bot.actions.turn import Turn, run_topic
+from bot.actions.turn import TopicAction, Turn
 
 PAID = "paid"
 PENDING = "pending"
@@ -76,28 +71,18 @@ def handle_payment_missing(turn: Turn) -> None:
             turn.say("utter_payment_ticket", reference=ticket.reference)
 
 
-class ActionReceipt(Action):
+class ActionReceipt(TopicAction):
     """ask_receipt."""
 
-    def name(self) -> str:
-        return "action_receipt"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return run_topic(dispatcher, tracker, handle_receipt)
+    action_name = "action_receipt"
+    handle = staticmethod(handle_receipt)
 
 
-class ActionPaymentNotReflected(Action):
+class ActionPaymentNotReflected(TopicAction):
     """payment_not_reflected."""
 
-    def name(self) -> str:
-        return "action_payment_not_reflected"
-
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return run_topic(dispatcher, tracker, handle_payment_missing)
+    action_name = "action_payment_not_reflected"
+    handle = staticmethod(handle_payment_missing)
 
 
 __all__ = ["ActionPaymentNotReflected", "ActionReceipt", "handle_payment_missing", "handle_receipt"]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from bot.actions.register import account_number_in, normalize_account_number
 
@@ -142,14 +143,31 @@ class Turn:
         self.set(ACCOUNT_NUMBER, None)
 
 
-def run_topic(
-    dispatcher: CollectingDispatcher, tracker: Tracker, handler: Callable[[Turn], None]
-) -> list[EventType]:
-    """Run one topic's handler for an action, leaving any half-filled account form first."""
-    turn = Turn(dispatcher, tracker)
-    turn.leave_form()
-    handler(turn)
-    return turn.events
+class TopicAction(Action, metaclass=ABCMeta):
+    """A custom action that answers one topic: a subclass names the action and its handler.
+
+    The handler runs on a Turn, after any half-filled account form is left. rasa_sdk registers
+    only the concrete subclasses (it skips abstract classes).
+    """
+
+    #: The action's name in the domain.
+    action_name: ClassVar[str]
+
+    @staticmethod
+    @abstractmethod
+    def handle(turn: Turn) -> None:
+        """Answer the topic (a subclass binds its handler: ``handle = staticmethod(...)``)."""
+
+    def name(self) -> str:
+        return self.action_name
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        turn = Turn(dispatcher, tracker)
+        turn.leave_form()
+        self.handle(turn)
+        return turn.events
 
 
-__all__ = ["Sender", "Turn", "e164_or_none", "parse_sender_id", "run_topic", "sender_of"]
+__all__ = ["Sender", "TopicAction", "Turn", "e164_or_none", "parse_sender_id", "sender_of"]
