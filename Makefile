@@ -27,7 +27,7 @@ export PYTHONUNBUFFERED := 1
 help:
 	@echo "make run    start the whole stack on embedded defaults (web, rasa, actions, worker)"
 	@echo "make test   lint, train if needed, then the whole test suite (SQLite, then PostgreSQL)"
-	@echo "make lint   ruff, ruff format --check and mypy"
+	@echo "make lint   ruff, ruff format --check, mypy and the layering contracts (lint-imports)"
 
 # No prerequisites: the hash in the name already changes when they do.
 $(VENV)/.installed:
@@ -56,6 +56,7 @@ lint: venv
 	$(BIN)/ruff check bot notifier tests bench
 	$(BIN)/ruff format --check bot notifier tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff format bot notifier tests bench

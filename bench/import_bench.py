@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot import db  # noqa: E402
+from bot import migrations  # noqa: E402
 
 PG_SCHEMA = "bijli_bench"
 STEPS = (
@@ -103,7 +103,7 @@ def fresh_database(url: str | None, folder: Path) -> str:
             .update_query_dict({"options": f"-csearch_path={PG_SCHEMA}"})
             .render_as_string(hide_password=False)
         )
-    db.upgrade(url)
+    migrations.upgrade(url)
     return url
 
 

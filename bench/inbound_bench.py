@@ -40,10 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from bot import db, model  # noqa: E402
+from bot import migrations  # noqa: E402
 from bot import settings as settings_mod  # noqa: E402
-from bot.cli import DEFAULT_SANIC_WORKERS  # noqa: E402
-from bot.redis_server import EmbeddedRedis  # noqa: E402
+from bot.dev.embedded_redis import EmbeddedRedis  # noqa: E402
+from bot.rasa_runtime import training as model  # noqa: E402
+from bot.settings import DEFAULT_SANIC_WORKERS  # noqa: E402
 from tests.processes import stack_env  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -247,11 +248,11 @@ def gateway_overhead(cfg: settings_mod.Settings, n: int) -> tuple[float, float]:
     """p50/p99 in ms of the webhook handler in-process (signature, dedupe, store, enqueue)."""
     from rq import Queue
 
-    from bot import create_app, store
+    from bot import connections, create_app
+    from bot.connections import redis_client as connect
     from bot.queues import INBOUND
-    from bot.redis_server import connect
 
-    store.dispose_engines()
+    connections.reset()
     app = create_app(cfg)
     client = app.test_client()
     timings: list[float] = []
@@ -262,7 +263,7 @@ def gateway_overhead(cfg: settings_mod.Settings, n: int) -> tuple[float, float]:
         timings.append((time.perf_counter() - t0) * 1000)
         assert response.status_code == 200, response.status_code
     Queue(INBOUND, connection=connect(cfg.redis_url or "")).empty()
-    store.dispose_engines()
+    connections.reset()
     return pct(timings, 50), pct(timings, 99)
 
 
@@ -289,7 +290,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bijli-bench-"))
     logs = tmp / "logs"
     database_url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    db.upgrade(database_url)
+    migrations.upgrade(database_url)
     rows: list[dict[str, Any]] = []
     with ExitStack() as stack:
         redis = stack.enter_context(EmbeddedRedis())
@@ -321,7 +322,7 @@ def main() -> None:
             )
         )
         t0 = time.monotonic()
-        # As the Procfile runs it: the cached model, Redis stores, bot/rasa_speedups.py.
+        # As the Procfile runs it: the cached model, Redis stores, bot/rasa_runtime/speedups.py.
         rasa_argv = [bijli, "rasa-server"]
         rasa_ready = f"{env['RASA_URL']}/status"
         procs["rasa"] = stack.enter_context(

@@ -6,10 +6,11 @@ message as soon as the previous reply arrives. Rounds alternate between the two 
 the machine's noise falls on both; the figures printed are medians over rounds. Each request
 opens its own connection, for both servers, as the gateway's jobs do.
 
-Our bot gets what the gateway posts (bot/jobs.py): sender "whatsapp:+91…" and metadata with the
-channel, role and mobile. ``--registered`` of the senders write from a mobile registered to one
-account, as most consumers do; the others are unknown numbers, so account questions go through
-the account form (ask for the number, look it up). ``--registered 0`` is the hardest mix.
+Our bot gets what the gateway posts (bot/gateway/inbound.py): sender "whatsapp:+91…" and
+metadata with the channel, role and mobile. ``--registered`` of the senders write from a mobile
+registered to one account, as most consumers do; the others are unknown numbers, so account
+questions go through the account form (ask for the number, look it up). ``--registered 0`` is
+the hardest mix.
 
     python bench/rasa_bench.py [--rounds 3] [--messages 300] [--concurrency 10] [--registered 7]
 
@@ -40,11 +41,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import db, model  # noqa: E402
-from bot.cli import DEFAULT_SANIC_WORKERS  # noqa: E402
-from bot.launcher import rasa_env  # noqa: E402
-from bot.redis_server import EmbeddedRedis, free_port  # noqa: E402
-from bot.settings import load  # noqa: E402
+from bot import migrations  # noqa: E402
+from bot.dev.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from bot.rasa_runtime import training as model  # noqa: E402
+from bot.rasa_runtime.environment import rasa_env  # noqa: E402
+from bot.settings import DEFAULT_SANIC_WORKERS, load  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CACHE = model.cache_dir() / "bench"
@@ -120,7 +121,8 @@ def registered_mobiles(database_url: str, count: int) -> list[str]:
     """Mobiles registered to exactly one account, as most consumers' are."""
     from sqlalchemy import func, select
 
-    from bot.store import Consumer, engine_for, session_scope
+    from bot.connections import engine_for
+    from bot.store import Consumer, session_scope
 
     with session_scope(engine_for(database_url)) as session:
         query = (
@@ -177,8 +179,8 @@ async def _drive(
 
     started = time.perf_counter()
     # A new connection per request, as the gateway posts to Rasa (Connection: close, in
-    # bot/jobs.py). Kept-alive connections would each stick to the Sanic worker that accepted
-    # them, and one worker could end up with all ten senders.
+    # bot/gateway/inbound.py). Kept-alive connections would each stick to the Sanic worker that
+    # accepted them, and one worker could end up with all ten senders.
     connector = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(sender(i, session) for i in range(concurrency)))
@@ -228,8 +230,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis() as redis_server:
         database_url = f"sqlite:///{tmp}/bench.sqlite3"
-        db.upgrade(database_url)
-        from bot.launcher import load_demo_data
+        migrations.upgrade(database_url)
+        from bot.dev.launcher import load_demo_data
 
         cfg = load({"DATABASE_URL": database_url, "REDIS_URL": redis_server.url})
         load_demo_data(cfg, 2000)

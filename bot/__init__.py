@@ -1,35 +1,44 @@
-"""Bijli Sahayak's web gateway: ``create_app`` builds the Flask application."""
+"""Bijli Sahayak: the shared core (settings, store, connections, value rules) and its packages.
+
+``create_app()`` builds the web process. Flask is imported only here, inside the factory, and in
+the blueprint modules it registers, so the worker, the CLI, the Rasa server and the action server
+never load it (``make lint`` checks this with import-linter, and a test checks ``sys.modules``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from bot import settings as settings_mod
-from bot.services import Services
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> Flask:
     """Build the Flask app; ``config`` may be Settings or overrides for the loaded ones."""
-    from bot import logfmt
+    from flask import Flask
+
+    from bot import logfmt, web
 
     logfmt.configure()
-    app = Flask(__name__)
+    # No app-wide static folder: each blueprint that has files serves its own.
+    app = Flask(__name__, static_folder=None)
     if isinstance(config, settings_mod.Settings):
         cfg = config
     else:
         cfg = settings_mod.load()
         if config:
             cfg = cfg.with_overrides(**config)
-    app.extensions["bijli"] = Services(cfg)
+    web.init_app(app, cfg)
 
-    from bot import health
+    from bot.gateway import health, webhooks
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(webhooks.bp)
+    if cfg.twilio_is_dev:
+        # Development only: the console signs messages as any sender would.
+        from bot.dev import console
 
-    from bot import console, gateway
-
-    app.register_blueprint(gateway.bp)
-    app.register_blueprint(console.bp)
+        app.register_blueprint(console.bp)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -30,12 +29,12 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Create or migrate the tables to the latest schema."""
-    from bot import db as db_mod
+    from bot import migrations
 
     cfg = settings_mod.load()
     if cfg.database_url.startswith("sqlite:///"):
         Path(cfg.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    db_mod.upgrade(cfg.database_url, revision)
+    migrations.upgrade(cfg.database_url, revision)
     click.echo(f"database at {revision}: {_safe_url(cfg.database_url)}")
 
 
@@ -55,12 +54,10 @@ def _safe_url(url: str) -> str:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def import_cmd(kind: str, file: Path, skip_bad_rows: bool, no_progress: bool) -> None:
     """Import a discom CSV file (consumers, bills, prepaid-balances or staff)."""
-    from bot import importers
-    from bot.store import engine_for
+    from bot import connections, importers
 
-    cfg = settings_mod.load()
     report = importers.import_file(
-        engine_for(cfg.database_url),
+        connections.engine(),
         kind,
         file,
         skip_bad_rows=skip_bad_rows,
@@ -77,7 +74,7 @@ def import_cmd(kind: str, file: Path, skip_bad_rows: bool, no_progress: bool) ->
 @click.option("--seed", type=int, default=2023, show_default=True)
 def demo_data(count: int, out: Path, seed: int) -> None:
     """Write consumers, bills, prepaid balances and staff CSVs with synthetic data."""
-    from bot import demo_data as demo
+    from bot.importers import demo_data as demo
 
     written = demo.write_demo_data(out, consumers=count, seed=seed, progress=True)
     for kind, path in written.items():
@@ -91,96 +88,45 @@ def demo_data(count: int, out: Path, seed: int) -> None:
 @click.option("--force", is_flag=True, help="Train even if a model for this data is cached.")
 def train(force: bool) -> None:
     """Train the Rasa model if the training data changed; print its path."""
-    from bot import model
+    from bot.rasa_runtime import training
 
-    click.echo(model.train_if_needed(force=force))
-
-
-#: Sanic workers per `bijli rasa-server` (bench/RASA_RESULTS.md); SANIC_WORKERS overrides.
-DEFAULT_SANIC_WORKERS = 2
+    click.echo(training.train_if_needed(force=force))
 
 
 @main.command("rasa-server", context_settings={"ignore_unknown_options": True})
 @click.argument("rasa_args", nargs=-1, type=click.UNPROCESSED)
 def rasa_server(rasa_args: tuple[str, ...]) -> None:
     """Run the Rasa server on the cached model, with Redis tracker and lock stores."""
-    from bot import model
-    from bot.launcher import rasa_env
+    from bot.rasa_runtime import server
 
-    cfg = settings_mod.load()
-    path = model.model_path()
-    if not path.exists():
-        raise click.ClickException(f"no trained model at {path}: run `bijli train` first")
-    port = os.environ.get("RASA_PORT") or cfg.rasa_url.rsplit(":", 1)[-1]
-    argv = [
-        str(Path(sys.executable).with_name("rasa")),
-        "run",
-        "--enable-api",
-        "--model",
-        str(path),
-        "--endpoints",
-        str(settings_mod.ROOT / "endpoints.yml"),
-        "--credentials",
-        str(settings_mod.ROOT / "credentials.yml"),
-        "--port",
-        port,
-        *rasa_args,
-    ]
-    os.environ.update(rasa_env(cfg))
-    # Two Sanic workers unless told otherwise: one process's event loop tops out at about one
-    # core, and the Redis lock store lets several workers (and several `rasa` processes) share
-    # senders. Each worker holds the model: about 0.6 GB resident.
-    os.environ.setdefault("SANIC_WORKERS", str(DEFAULT_SANIC_WORKERS))
-    # One TensorFlow thread per op: the models are small, and the cores are already shared
-    # between the Sanic workers, the action server and Redis (measured: ~5 % less CPU a reply).
-    os.environ.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
-    os.environ.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
-    # `rasa run` in this process rather than exec'd, so that bot.rasa_speedups is in place
-    # (Sanic's extra workers, SANIC_WORKERS > 1, are forked from this process and keep it).
-    from bot import rasa_speedups
-
-    rasa_speedups.install()
-    from rasa.__main__ import main as rasa_main
-
-    sys.argv = argv
-    sys.exit(rasa_main())
+    try:
+        sys.exit(server.run_rasa_server(settings_mod.load(), rasa_args))
+    except server.ModelMissing as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("actions-server")
-@click.option("--port", default=5055, show_default=True, envvar="ACTIONS_PORT")
-def actions_server(port: int) -> None:
+@click.option("--port", type=int, help="Default: ACTIONS_PORT, else 5055.")
+def actions_server(port: int | None) -> None:
     """Run the rasa_sdk action server with the project's custom actions."""
-    argv = [
-        str(Path(sys.executable).with_name("rasa")),
-        "run",
-        "actions",
-        "--actions",
-        "bot.actions",
-        "--port",
-        str(port),
-    ]
-    # `rasa run actions` in this process, as `rasa-server` does, with orjson request parsing.
-    from bot import rasa_speedups
+    from bot.rasa_runtime import server
 
-    rasa_speedups.fast_action_server_requests()
-    from rasa.__main__ import main as rasa_main
-
-    sys.argv = argv
-    sys.exit(rasa_main())
+    cfg = settings_mod.load()
+    sys.exit(server.run_action_server(cfg.with_overrides(actions_port=port) if port else cfg))
 
 
 @main.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker on the inbound and notifications queues."""
-    from bot import logfmt, queues
+    from bot import logfmt
+    from bot.worker import run_worker
 
     logfmt.configure()
-
     cfg = settings_mod.load()
     if not cfg.redis_url:
         raise click.ClickException("REDIS_URL is not set (`bijli run` starts an embedded Redis)")
-    queues.run_worker(cfg, burst=burst)
+    run_worker(cfg, burst=burst)
 
 
 @main.command("run")
@@ -188,7 +134,7 @@ def worker(burst: bool) -> None:
 @click.option("--no-demo", is_flag=True, help="Do not load demo data into an empty database.")
 def run(demo_consumers: int, no_demo: bool) -> None:
     """Start every Procfile process on the embedded defaults, and print the URLs to open."""
-    from bot import launcher
+    from bot.dev import launcher
 
     sys.exit(launcher.run_all(demo_consumers=0 if no_demo else demo_consumers))
 
@@ -197,7 +143,7 @@ def run(demo_consumers: int, no_demo: bool) -> None:
 
 
 @main.command("fake-twilio")
-@click.option("--port", type=int, default=8025, show_default=True, envvar="FAKE_TWILIO_PORT")
+@click.option("--port", type=int, help="Default: FAKE_TWILIO_PORT, else 8025.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--error-rate-429", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--error-rate-500", type=click.FloatRange(0, 1), default=0.0, show_default=True)
@@ -209,16 +155,16 @@ def run(demo_consumers: int, no_demo: bool) -> None:
     help="Seconds between the queued, sent and delivered status callbacks.",
 )
 def fake_twilio(
-    port: int, host: str, error_rate_429: float, error_rate_500: float, callback_delay: float
+    port: int | None, host: str, error_rate_429: float, error_rate_500: float, callback_delay: float
 ) -> None:
     """Run a local fake of Twilio's Messages API (GET /sent lists what was sent)."""
-    from bot import fake_twilio as fake
     from bot import logfmt
+    from bot.dev import fake_twilio as fake
 
     logfmt.configure()
     cfg = settings_mod.load()
     fake.serve(
-        port,
+        port or cfg.fake_twilio_port,
         cfg.twilio_account_sid,
         cfg.twilio_auth_token,
         host=host,
@@ -233,12 +179,14 @@ def fake_twilio(
 @click.option("--dry-run", is_flag=True, help="Show what would be replayed, change nothing.")
 def replay_failed(ids: tuple[int, ...], dry_run: bool) -> None:
     """Re-enqueue inbound messages whose jobs failed their last retry (dead letters)."""
-    from bot import jobs
+    from bot.gateway import dead_letters
 
     cfg = settings_mod.load()
     if not cfg.redis_url and not dry_run:
         raise click.ClickException("REDIS_URL is not set")
-    replayed = jobs.replay_dead_letters(cfg, list(ids) or None, dry_run=dry_run, echo=click.echo)
+    replayed = dead_letters.replay_dead_letters(
+        cfg, list(ids) or None, dry_run=dry_run, echo=click.echo
+    )
     verb = "would replay" if dry_run else "replayed"
     click.echo(f"{verb} {replayed} dead letter(s)")
 

@@ -1,4 +1,4 @@
-"""Phone numbers: Indian mobile normalisation, Twilio addresses and masking for logs."""
+"""Phone numbers: what an Indian mobile is, Twilio addresses, and masking for logs."""
 
 from __future__ import annotations
 
@@ -6,35 +6,64 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
+from phonenumbers import PhoneNumber, PhoneNumberType
 
 #: Twilio prefixes the WhatsApp channel to addresses: ``whatsapp:+9198...``.
 WHATSAPP_PREFIX = "whatsapp:"
 
-#: An Indian mobile number's national part: ten digits starting 6–9 (TRAI numbering plan).
-_INDIAN_MOBILE = re.compile(r"^[6-9]\d{9}$")
+_PHONE_NOISE = re.compile(r"[\s\-().]")
+#: The forms Indians write a mobile in: 10 digits, after +91, 0091, 91 or a trunk 0.
+_INDIAN_FORMS = re.compile(r"(?:\+91|0091|91|0)?(\d{10})")
+#: What Excel makes of a long number in a General column: 9.87654E+09.
+EXCEL_NUMBER = re.compile(r"\d(?:\.\d+)?[eE]\+?\d+")
+# phonenumbers cannot tell some Indian series apart from landlines; those may be mobiles.
+_MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+class NotAnIndianMobile(ValueError):
+    """Not an Indian mobile number; the message says why, in an operator's words."""
+
+
+def parse_indian_mobile(raw: str) -> str:
+    """E.164 (``+919876543210``) of an Indian mobile, or :class:`NotAnIndianMobile` saying why.
+
+    The one definition the importer, the gateway and the bot share: any common written form
+    (``9876543210``, ``09876543210``, ``919876543210``, ``+91 98765-43210``, ``0091…``) of a number
+    that India's numbering plan, as libphonenumber knows it, gives to mobiles.
+    """
+    compact = _PHONE_NOISE.sub("", raw)
+    match = _INDIAN_FORMS.fullmatch(compact)
+    if match:
+        # The common forms skip phonenumbers.parse, which costs more than the rest of a CSV row.
+        number = PhoneNumber(country_code=91, national_number=int(match.group(1)))
+    else:
+        if EXCEL_NUMBER.fullmatch(raw.strip()):
+            raise NotAnIndianMobile("was turned into a number by Excel; format the column as Text")
+        try:
+            number = phonenumbers.parse(raw, "IN")
+        except phonenumbers.NumberParseException:
+            raise NotAnIndianMobile("is not a valid Indian mobile number") from None
+        if number.country_code != 91:
+            raise NotAnIndianMobile("is not an Indian (+91) number")
+    kind = phonenumbers.number_type(number)
+    if kind in _MOBILE_TYPES:
+        return f"+91{number.national_number}"
+    if kind == PhoneNumberType.FIXED_LINE:
+        raise NotAnIndianMobile("is a landline number, not a mobile")
+    raise NotAnIndianMobile("is not a valid Indian mobile number")
 
 
 def normalise_indian_mobile(text: str | None) -> str | None:
-    """E.164 form (``+919876543210``) of an Indian mobile in any common form, else None."""
+    """E.164 form of an Indian mobile in any common form (``whatsapp:`` allowed), else None."""
     if not text:
         return None
     cleaned = text.strip()
     if cleaned.lower().startswith(WHATSAPP_PREFIX):
         cleaned = cleaned[len(WHATSAPP_PREFIX) :]
-    # "919876543210" (country code without the plus) is common in spreadsheets.
-    digits = re.sub(r"\D", "", cleaned)
-    if not cleaned.startswith("+") and len(digits) == 12 and digits.startswith("91"):
-        cleaned = "+" + digits
     try:
-        number = phonenumbers.parse(cleaned, "IN")
-    except phonenumbers.NumberParseException:
+        return parse_indian_mobile(cleaned)
+    except NotAnIndianMobile:
         return None
-    if number.country_code != 91:
-        return None
-    national = str(number.national_number)
-    if not _INDIAN_MOBILE.match(national):
-        return None
-    return f"+91{national}"
 
 
 def normalise_e164(text: str | None) -> str | None:
@@ -100,7 +129,9 @@ __all__ = [
     "WHATSAPP_PREFIX",
     "mask",
     "normalise_e164",
+    "NotAnIndianMobile",
     "normalise_indian_mobile",
+    "parse_indian_mobile",
     "parse_address",
     "twilio_address",
 ]

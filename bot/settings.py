@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 #: Twilio's development placeholders; when these are in use the local fake Twilio is the target.
 DEV_ACCOUNT_SID = "AC00000000000000000000000000000000"
@@ -18,8 +19,8 @@ DEV_AUTH_TOKEN = "dev-auth-token-not-secret"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _var_dir() -> Path:
-    return Path(os.environ.get("BIJLI_VAR_DIR", ROOT / "var"))
+#: Sanic workers per ``bijli rasa-server`` (bench/RASA_RESULTS.md).
+DEFAULT_SANIC_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,18 @@ class Settings:
     lookup_limit_per_day: int = 5
     #: Discom served when a message does not say which.
     default_discom: str = "KESCO"
-    extra: dict[str, str] = field(default_factory=dict)
+    #: Port ``bijli rasa-server`` listens on (default: the port of RASA_URL).
+    rasa_port: int = 5005
+    #: Port ``bijli actions-server`` listens on.
+    actions_port: int = 5055
+    #: Where Rasa calls the action server.
+    action_endpoint_url: str = "http://127.0.0.1:5055/webhook"
+    #: Sanic workers per ``bijli rasa-server``; each holds the model (about 0.6 GB).
+    sanic_workers: int = DEFAULT_SANIC_WORKERS
+    #: Port of the local fake Twilio that ``bijli run`` starts in development.
+    fake_twilio_port: int = 8025
+    #: Virtualenvs and trained models, shared by clones.
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "bijli")
 
     @property
     def twilio_is_dev(self) -> bool:
@@ -55,11 +67,13 @@ class Settings:
 def load(environ: dict[str, str] | None = None) -> Settings:
     """Build settings from ``environ`` (default: the process environment)."""
     env = os.environ if environ is None else environ
-    var_dir = Path(env.get("BIJLI_VAR_DIR", str(_var_dir())))
+    var_dir = Path(env.get("BIJLI_VAR_DIR") or ROOT / "var")
+    rasa_url = (env.get("RASA_URL") or "http://127.0.0.1:5005").rstrip("/")
+    actions_port = int(env.get("ACTIONS_PORT") or 5055)
     return Settings(
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'bijli.sqlite3'}",
         redis_url=env.get("REDIS_URL") or None,
-        rasa_url=(env.get("RASA_URL") or "http://127.0.0.1:5005").rstrip("/"),
+        rasa_url=rasa_url,
         public_base_url=(env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
         twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or DEV_ACCOUNT_SID,
         twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or DEV_AUTH_TOKEN,
@@ -69,4 +83,11 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         var_dir=var_dir,
         lookup_limit_per_day=int(env.get("BIJLI_LOOKUP_LIMIT_PER_DAY") or 5),
         default_discom=env.get("BIJLI_DEFAULT_DISCOM") or "KESCO",
+        rasa_port=int(env.get("RASA_PORT") or urlsplit(rasa_url).port or 5005),
+        actions_port=actions_port,
+        action_endpoint_url=env.get("ACTION_ENDPOINT_URL")
+        or f"http://127.0.0.1:{actions_port}/webhook",
+        sanic_workers=int(env.get("SANIC_WORKERS") or DEFAULT_SANIC_WORKERS),
+        fake_twilio_port=int(env.get("FAKE_TWILIO_PORT") or 8025),
+        cache_dir=Path(env.get("BIJLI_CACHE_DIR") or Path.home() / ".cache" / "bijli"),
     )

@@ -1,16 +1,15 @@
 """The data store: SQLAlchemy models, the engine factory and the queries everything else uses.
 
 Money is kept in integer paise so that SQLite and PostgreSQL agree to the last paisa. Times are
-naive UTC; :func:`to_ist` converts for people. Nothing here connects at import time: callers make an
-engine with :func:`make_engine` (or :func:`engine_for`) and pass sessions around.
+naive UTC; :func:`to_ist` converts for people. Nothing here connects at import time: callers
+take the process's engine from :mod:`bot.connections` (or make one with :func:`make_engine`)
+and pass sessions around.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +36,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeMeta, Session, registry, sessionmaker
 from sqlalchemy.pool import QueuePool
 
+from bot.clock import to_ist, utcnow
+
 DISCOMS = ("KESCO", "PVVNL", "MVVNL", "DVVNL", "PUVVNL")
 CATEGORIES = ("domestic", "commercial", "public_institution", "industrial")
 METER_TYPES = ("postpaid", "smart_postpaid", "smart_prepaid")
@@ -44,7 +45,6 @@ LANGUAGES = ("hi", "en")
 STAFF_ROLES = ("meter_reader", "officer")
 CHANNELS = ("sms", "whatsapp")
 
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 
 mapper_registry = registry()
 
@@ -56,16 +56,6 @@ class Base(metaclass=DeclarativeMeta):
     registry = mapper_registry
     metadata = mapper_registry.metadata
     __init__ = mapper_registry.constructor
-
-
-def utcnow() -> dt.datetime:
-    """Current time as naive UTC, the form every timestamp column holds."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
-def to_ist(moment: dt.datetime) -> dt.datetime:
-    """Convert a naive-UTC timestamp to Indian Standard Time."""
-    return moment.replace(tzinfo=dt.timezone.utc).astimezone(IST)
 
 
 class Consumer(Base):
@@ -275,12 +265,13 @@ class DeadLetter(Base):
 
 # --------------------------------------------------------------------------- engine & sessions
 
-_engines: dict[str, Engine] = {}
-_engines_lock = threading.Lock()
-
 
 def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; SQLite is tuned for web and workers side by side."""
+    """Create an engine for ``url``; SQLite is tuned for web and workers side by side.
+
+    ``hide_parameters``: an error's text goes to dead letters, the audit log and the logs, and
+    must not carry the bound values (mobiles, names, message bodies) with it.
+    """
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
         # SQLAlchemy 1.4 gives file SQLite a NullPool: a connect, three pragmas and a WAL
@@ -288,6 +279,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             future=True,
+            hide_parameters=True,
             connect_args={"timeout": 30, "check_same_thread": False},
             **({} if in_memory else {"poolclass": QueuePool, "pool_size": 5, "max_overflow": 10}),
         )
@@ -301,34 +293,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True)
-
-
-def engine_for(url: str) -> Engine:
-    """Return the process-wide engine for ``url``, creating it on first use."""
-    with _engines_lock:
-        if url not in _engines:
-            _engines[url] = make_engine(url)
-        return _engines[url]
-
-
-def _forget_pools_after_fork() -> None:
-    # A forked child (gunicorn's workers, an RQ work horse if a forking worker is used) must open
-    # its own connections, and must not close the parent's (dispose(close=False), SQLAlchemy's
-    # recipe for forked processes).
-    for engine in list(_engines.values()):
-        engine.dispose(close=False)
-
-
-os.register_at_fork(after_in_child=_forget_pools_after_fork)
-
-
-def dispose_engines() -> None:
-    """Close every pooled connection (after a fork, or at the end of a test run)."""
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
+    return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
 
 
 @contextmanager

@@ -26,11 +26,12 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageList
 
-from bot import status as status_mod
+from bot import connections
+from bot import delivery_status as status_mod
 from bot.logfmt import kv
 from bot.phone import mask, twilio_address
 from bot.settings import Settings
-from bot.store import OutboundMessage, audit, engine_for, session_scope, set_opt_out
+from bot.store import OutboundMessage, audit, session_scope, set_opt_out
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def send(
     """
     from bot.store import is_opted_out
 
-    engine = engine or engine_for(cfg.database_url)
+    engine = engine or connections.engine(cfg)
     if len(body) > MAX_BODY:
         raise ValueError(f"body of {len(body)} characters exceeds Twilio's {MAX_BODY}: split it")
     with session_scope(engine) as session:
@@ -254,9 +255,7 @@ def send(
     sid = str(message.sid)
     _set_row(engine, outbound_id, status=str(message.status or "queued"), twilio_sid=sid)
     if redis_conn is None and cfg.redis_url:
-        from bot.redis_server import connect
-
-        redis_conn = connect(cfg.redis_url)
+        redis_conn = connections.redis(cfg)
     if redis_conn is not None:
         status_mod.apply_early(redis_conn, engine, sid)
     log.info(

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+from bot.clock import IST
 
 #: The discom whose prepaid cut window is narrower than UPPCL's.
 KESCO = "KESCO"

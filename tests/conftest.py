@@ -15,10 +15,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
-from bot import create_app, db
+from bot import connections, create_app, migrations
 from bot import settings as settings_mod
-from bot.redis_server import EmbeddedRedis, connect
-from bot.store import Base, dispose_engines, engine_for
+from bot.connections import redis_client as connect
+from bot.dev.embedded_redis import EmbeddedRedis
+from bot.store import Base
+
+#: The gateway tests' fixtures (fake Twilio, stub Rasa, signed posts, a worker), shared with dev.
+pytest_plugins = ["tests.gateway_stack"]
 
 #: PostgreSQL schema the suite owns; dropped and rebuilt at the start of each run.
 PG_SCHEMA = "bijli_test"
@@ -66,15 +70,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         url = _postgres_url(env_url)
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    db.upgrade(url)
+    migrations.upgrade(url)
     yield url
-    dispose_engines()
+    connections.reset()
 
 
 @pytest.fixture()
 def engine(database_url: str) -> Iterator[Engine]:
     """The session's engine; every table is emptied after the test."""
-    eng = engine_for(database_url)
+    eng = connections.engine_for(database_url)
     yield eng
     with eng.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from bot.redis_server import free_port
+from bot.dev.embedded_redis import free_port
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent

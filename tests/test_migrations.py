@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot import db
+from bot import migrations
 from bot.store import Base
 
 
@@ -17,10 +17,10 @@ def test_migrations_match_the_models(engine):
 
 
 def test_downgrade_to_base_and_upgrade_again(database_url, engine):
-    db.downgrade(database_url, "base")
+    migrations.downgrade(database_url, "base")
     try:
         tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
         assert tables == set()
     finally:
-        db.upgrade(database_url)
+        migrations.upgrade(database_url)
     assert {"consumers", "bills", "opt_outs", "audit_log"} <= set(inspect(engine).get_table_names())

@@ -20,7 +20,8 @@ import requests
 import yaml
 from sqlalchemy.engine import Engine
 
-from bot import model, store
+from bot import store
+from bot.rasa_runtime import training as model
 from bot.settings import ROOT, Settings
 from tests.processes import BIN, bijli, free_port, running
 

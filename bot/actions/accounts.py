@@ -14,14 +14,9 @@ from rasa_sdk.events import ActionExecutionRejected, EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions import deps
+from bot import connections
+from bot.accounts import digit_runs, is_account_number, normalise_account_number
 from bot.actions.formatting import mask_name
-from bot.actions.register import (
-    digit_runs,
-    is_account_number,
-    menu_choice,
-    normalize_account_number,
-)
 from bot.actions.resolve import (
     Outcome,
     Resolution,
@@ -31,7 +26,7 @@ from bot.actions.resolve import (
     settle_unresolved,
     verified_staff,
 )
-from bot.actions.topics import ACCOUNT_TOPICS, NEW_NUMBER, TOPIC_BY_INTENT
+from bot.actions.topics import ACCOUNT_TOPICS, NEW_NUMBER, TOPIC_BY_INTENT, menu_choice
 from bot.actions.turn import ACCOUNT_NUMBER, PENDING_QUERY, REQUESTED_SLOT, TopicAction, Turn
 from bot.store import Consumer
 
@@ -42,7 +37,7 @@ MIN_ATTEMPT_DIGITS = 3
 
 def handle_new_number(turn: Turn) -> None:
     """Answer "what is my new account number?"."""
-    with deps.session() as session:
+    with connections.session() as session:
         sender = turn.sender
         registered = registered_accounts(session, sender)
         staff = verified_staff(session, sender)
@@ -137,7 +132,7 @@ class ValidateAccountForm(FormValidationAction):
     ) -> dict[str, Any]:
         if tracker.get_slot(REQUESTED_SLOT) != ACCOUNT_NUMBER:
             return {}
-        if normalize_account_number(tracker.get_slot(ACCOUNT_NUMBER)):
+        if normalise_account_number(tracker.get_slot(ACCOUNT_NUMBER)):
             return {}  # the NLU's entity already holds a good number
         text = (tracker.latest_message or {}).get("text") or ""
         attempts = [run for run in digit_runs(text) if len(run) >= MIN_ATTEMPT_DIGITS]
@@ -156,7 +151,7 @@ class ValidateAccountForm(FormValidationAction):
     ) -> dict[str, Any]:
         if value is None:
             return {ACCOUNT_NUMBER: None}  # nothing given yet (the form is just starting)
-        number = normalize_account_number(value)
+        number = normalise_account_number(value)
         if number is None:
             dispatcher.utter_message(response="utter_invalid_account_number")
             return {ACCOUNT_NUMBER: None}

@@ -10,12 +10,12 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from bot import store
-from bot.actions import deps
-from bot.actions.formatting import format_bill_month, format_date, format_moment, format_rupees
+from bot import connections, store
+from bot.actions.formatting import format_bill_month, format_date, format_moment
 from bot.actions.resolve import resolve, settle_unresolved
 from bot.actions.topics import BALANCE, BILL, DISCONNECTION
 from bot.actions.turn import TopicAction, Turn
+from bot.money import format_rupees
 from notifier import rules
 
 SMART_PREPAID = "smart_prepaid"
@@ -23,7 +23,7 @@ SMART_PREPAID = "smart_prepaid"
 
 def handle_bill(turn: Turn) -> None:
     """Answer "how much is my bill?": dues, due date, arrears and how fresh the data is."""
-    with deps.session() as session:
+    with connections.session() as session:
         res = resolve(session, turn)
         if settle_unresolved(turn, BILL, res):
             return
@@ -53,7 +53,7 @@ def handle_bill(turn: Turn) -> None:
 
 def handle_balance(turn: Turn) -> None:
     """Answer "what is my prepaid balance?"."""
-    with deps.session() as session:
+    with connections.session() as session:
         res = resolve(session, turn)
         if settle_unresolved(turn, BALANCE, res):
             return
@@ -84,7 +84,7 @@ def _say_balance(turn: Turn, session: Session, consumer: store.Consumer) -> None
 def handle_disconnection(turn: Turn, now: dt.datetime | None = None) -> None:
     """Answer "will my connection be cut?": the list, the amount that avoids it, and when."""
     moment = now or store.utcnow()
-    with deps.session() as session:
+    with connections.session() as session:
         res = resolve(session, turn)
         if settle_unresolved(turn, DISCONNECTION, res):
             return

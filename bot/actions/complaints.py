@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot import store
-from bot.actions import deps
+from bot import connections, store
 from bot.actions.resolve import actor, resolve, settle_unresolved
 from bot.actions.tickets import POWER_CUT, WRONG_BILL, ticket_for
 from bot.actions.topics import POWER_CUT as POWER_CUT_TOPIC
@@ -30,7 +29,7 @@ def handle_wrong_bill(turn: Turn) -> None:
 
 
 def _complaint(turn: Turn, topic: str, kind: str, response: str) -> None:
-    with deps.session() as session:
+    with connections.session() as session:
         res = resolve(session, turn)
         if settle_unresolved(turn, topic, res):
             return
@@ -43,7 +42,7 @@ def _complaint(turn: Turn, topic: str, kind: str, response: str) -> None:
 
 def handle_handoff(turn: Turn) -> None:
     """Give the 1912 helpline and office hours, and mark the conversation for a person."""
-    with deps.session() as session:
+    with connections.session() as session:
         store.audit(
             session,
             actor(turn.sender),

@@ -1,4 +1,4 @@
-"""Values as a consumer reads them: rupees with Indian grouping, IST dates, masked names.
+"""Values as a consumer reads them: IST dates, bill months, masked names (rupees: bot.money).
 
 Only digits, symbols and dates come out of here; every word a user reads lives in the domain.
 """
@@ -8,24 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 
-from bot.store import to_ist
-
-
-def format_rupees(paise: int) -> str:
-    """₹ amount with Indian digit grouping: 12345678 paise → ``₹1,23,456.78``."""
-    sign = "-" if paise < 0 else ""
-    rupees, rest = divmod(abs(int(paise)), 100)
-    digits = str(rupees)
-    if len(digits) > 3:
-        head, tail = digits[:-3], digits[-3:]
-        groups: list[str] = []
-        while len(head) > 2:
-            groups.insert(0, head[-2:])
-            head = head[:-2]
-        if head:
-            groups.insert(0, head)
-        digits = ",".join(groups) + "," + tail
-    return f"{sign}₹{digits}.{rest:02d}"
+from bot.clock import to_ist
 
 
 def format_date(day: dt.date) -> str:
@@ -35,7 +18,7 @@ def format_date(day: dt.date) -> str:
 
 def format_moment(moment: dt.datetime) -> str:
     """A naive-UTC (or aware) moment as IST wall-clock time: ``05-11-2026 14:30``."""
-    local = to_ist(moment) if moment.tzinfo is None else moment.astimezone(to_ist(moment).tzinfo)
+    local = to_ist(moment)
     return f"{local:%d-%m-%Y %H:%M}"
 
 
@@ -62,4 +45,4 @@ def mask_name(name: str) -> str:
     return " ".join(f"{_first_grapheme(w)}***" for w in words) or "***"
 
 
-__all__ = ["format_bill_month", "format_date", "format_moment", "format_rupees", "mask_name"]
+__all__ = ["format_bill_month", "format_date", "format_moment", "mask_name"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from bot.store import IST
+from bot.clock import IST
 
 if TYPE_CHECKING:
     import redis

@@ -13,12 +13,13 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot.accounts import digit_runs
 from bot.actions import topics
 from bot.actions.accounts import handle_new_number
 from bot.actions.billing import handle_balance, handle_bill, handle_disconnection
 from bot.actions.complaints import handle_handoff, handle_power_cut, handle_wrong_bill
 from bot.actions.payments import handle_payment_missing, handle_receipt
-from bot.actions.register import digit_runs, menu_choice
+from bot.actions.topics import menu_choice
 from bot.actions.turn import NEEDS_ACCOUNT, PENDING_QUERY, Turn
 
 

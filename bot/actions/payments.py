@@ -6,13 +6,13 @@ then pay_bill and verify_payment_link are plain responses in the domain.
 
 from __future__ import annotations
 
-from bot import store
-from bot.actions import deps
-from bot.actions.formatting import format_moment, format_rupees
+from bot import connections, store
+from bot.actions.formatting import format_moment
 from bot.actions.resolve import resolve, settle_unresolved
 from bot.actions.tickets import PAYMENT_NOT_REFLECTED, RECEIPT_MISSING, ticket_for
 from bot.actions.topics import PAYMENT_MISSING, RECEIPT
 from bot.actions.turn import TopicAction, Turn
+from bot.money import format_rupees
 
 PAID = "paid"
 PENDING = "pending"
@@ -29,7 +29,7 @@ def _payment_values(payment: store.Payment) -> dict[str, str]:
 
 def handle_receipt(turn: Turn) -> None:
     """Answer "I need my receipt": the latest paid payment's receipt, else a ticket."""
-    with deps.session() as session:
+    with connections.session() as session:
         res = resolve(session, turn)
         if settle_unresolved(turn, RECEIPT, res):
             return
@@ -52,7 +52,7 @@ def handle_receipt(turn: Turn) -> None:
 
 def handle_payment_missing(turn: Turn) -> None:
     """Answer "I paid but it does not show": the payment on record, else a ticket."""
-    with deps.session() as session:
+    with connections.session() as session:
         res = resolve(session, turn)
         if settle_unresolved(turn, PAYMENT_MISSING, res):
             return

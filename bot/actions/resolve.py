@@ -14,8 +14,7 @@ from enum import Enum
 
 from sqlalchemy.orm import Session
 
-from bot import store
-from bot.actions import deps
+from bot import connections, store
 from bot.actions.formatting import mask_name
 from bot.actions.guard import LookupGuard
 from bot.actions.turn import Sender, Turn
@@ -74,13 +73,13 @@ def look_up(
     staff: bool,
 ) -> Resolution:
     """Find the account ``number``, counting it against the sender's daily limit if foreign."""
-    cfg = deps.settings()
+    cfg = connections.settings()
     consumer = store.consumer_by_account(session, number, discom=cfg.default_discom)
     own = consumer is not None and any(
         c.new_account_no == consumer.new_account_no for c in registered
     )
     if not own and not staff:
-        guard = LookupGuard(deps.redis_client(), cfg.lookup_limit_per_day)
+        guard = LookupGuard(connections.redis(), cfg.lookup_limit_per_day)
         # The new number identifies an account however it was asked for (old or new number).
         if not guard.allow(sender.key, consumer.new_account_no if consumer else number):
             store.audit(
@@ -140,7 +139,7 @@ def settle_unresolved(turn: Turn, topic: str, res: Resolution) -> bool:
         # A corrected number sent next answers the same question.
         turn.settled(pending=topic)
     elif res.outcome is Outcome.REFUSED:
-        turn.say("utter_lookup_limit_reached", limit=deps.settings().lookup_limit_per_day)
+        turn.say("utter_lookup_limit_reached", limit=connections.settings().lookup_limit_per_day)
         turn.forget_account()
         turn.settled()
     else:

@@ -15,7 +15,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.register import detect_register, normalize_account_number, parse_language_choice
+from bot.accounts import normalise_account_number
+from bot.actions.language import detect_register, parse_language_choice
 from bot.actions.turn import ACCOUNT_NUMBER, sender_of
 
 LANGUAGE = "language"
@@ -47,7 +48,7 @@ def slot_values(tracker: Tracker) -> dict[str, Any]:
     if ACCOUNT_NUMBER in tracker.slots_to_validate():
         # DIET tags menu digits ("2") as account numbers too: such a candidate must not erase
         # the number the conversation already holds.
-        number = normalize_account_number(tracker.get_slot(ACCOUNT_NUMBER))
+        number = normalise_account_number(tracker.get_slot(ACCOUNT_NUMBER))
         values[ACCOUNT_NUMBER] = number or value_before_candidates(tracker, ACCOUNT_NUMBER)
     return values
 

@@ -1,6 +1,10 @@
-"""The questions the bot answers about an account, and which intent asks each."""
+"""The questions the bot answers about an account, which intent asks each, and the help menu."""
 
 from __future__ import annotations
+
+import re
+
+from bot.accounts import ascii_digits
 
 NEW_NUMBER = "new_number"
 BILL = "bill"
@@ -38,4 +42,19 @@ TOPIC_BY_INTENT = {
     "human_handoff": HANDOFF,
 }
 
-__all__ = ["ACCOUNT_TOPICS", "TOPIC_BY_INTENT"]
+#: The help menu's numbered entries, in order; the domain's utter_help lists the same.
+MENU = (NEW_NUMBER, BILL, PAY, RECEIPT, POWER_CUT, WRONG_BILL, DISCONNECTION, BALANCE, HANDOFF)
+_MENU_REPLY = re.compile(r"^\s*(?:option|no\.?|number|नंबर|विकल्प)?\s*([1-9])\s*[.)।]?\s*$", re.I)
+
+
+def menu_choice(text: str | None) -> str | None:
+    """The menu entry a reply such as "2", "२" or "2." picks, or None."""
+    if not text:
+        return None
+    match = _MENU_REPLY.match(ascii_digits(text))
+    if not match:
+        return None
+    return MENU[int(match.group(1)) - 1]
+
+
+__all__ = ["ACCOUNT_TOPICS", "MENU", "TOPIC_BY_INTENT", "menu_choice"]

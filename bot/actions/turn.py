@@ -13,7 +13,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.register import account_number_in, normalize_account_number
+from bot.accounts import account_number_in, normalise_account_number
 
 #: Channels the gateway talks on; a sender id is "<channel>:<E.164>".
 CHANNELS = ("sms", "whatsapp")
@@ -98,14 +98,14 @@ class Turn:
     def number_in_message(self) -> str | None:
         """The account number the latest message gives: its entity, else digits in its text."""
         for value in self.tracker.get_latest_entity_values(ACCOUNT_NUMBER):
-            number = normalize_account_number(value)
+            number = normalise_account_number(value)
             if number:
                 return number
         return account_number_in(self.text)
 
     def remembered_number(self) -> str | None:
         """The account number the conversation already holds."""
-        return normalize_account_number(self.tracker.get_slot(ACCOUNT_NUMBER))
+        return normalise_account_number(self.tracker.get_slot(ACCOUNT_NUMBER))
 
     def say(self, response: str, **values: Any) -> None:
         """Send a domain response, filling its ``{placeholders}`` from ``values``."""

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.actions import deps
+from bot import connections
 
 
 @pytest.fixture()
@@ -20,6 +20,6 @@ def store_env(
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("REDIS_URL", settings.redis_url)
     monkeypatch.setenv("BIJLI_LOOKUP_LIMIT_PER_DAY", "3")
-    deps.reset()
+    connections.reset()
     yield engine
-    deps.reset()
+    connections.reset()

@@ -1,4 +1,4 @@
-"""Money, dates and masked names as a consumer reads them."""
+"""Dates and masked names as a consumer reads them."""
 
 from __future__ import annotations
 
@@ -10,25 +10,8 @@ from bot.actions.formatting import (
     format_bill_month,
     format_date,
     format_moment,
-    format_rupees,
     mask_name,
 )
-
-
-@pytest.mark.parametrize(
-    ("paise", "text"),
-    [
-        (0, "₹0.00"),
-        (5, "₹0.05"),
-        (123450, "₹1,234.50"),
-        (12345678, "₹1,23,456.78"),
-        (1234567800, "₹1,23,45,678.00"),
-        (-150000, "-₹1,500.00"),
-        (100000, "₹1,000.00"),
-    ],
-)
-def test_rupees_use_indian_grouping(paise: int, text: str) -> None:
-    assert format_rupees(paise) == text
 
 
 def test_dates_and_moments_are_ist() -> None:

@@ -10,7 +10,7 @@ import pytest
 from bot import store
 from bot.actions.accounts import ActionNewAccountNumber
 from bot.actions.guard import LookupGuard, day_key
-from bot.store import IST
+from bot.clock import IST
 from tests.actions.helpers import (
     MOBILE,
     STAFF_MOBILE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.actions.menu import HANDLERS, ActionAnswerWithAccount, ActionFallback
-from bot.actions.register import MENU
+from bot.actions.topics import MENU, menu_choice
 from tests.actions.helpers import (
     MOBILE,
     add_bill,
@@ -99,3 +99,23 @@ def test_fallback_dispatches_a_devanagari_menu_digit(store_env) -> None:
     add_consumer(store_env, "1234567890")
     _, messages = run(ActionFallback(), tracker("१", intent="nlu_fallback", **whatsapp(MOBILE)))
     assert responses(messages) == ["utter_new_account_number"]
+
+
+@pytest.mark.parametrize(
+    ("text", "choice"),
+    [
+        ("1", "new_number"),
+        ("2", "bill"),
+        ("२", "bill"),
+        (" 5. ", "power_cut"),
+        ("option 9", "handoff"),
+        ("८", "balance"),
+        ("0", None),
+        ("10", None),
+        ("22", None),
+        ("2 bill", None),
+        ("456789", None),
+    ],
+)
+def test_menu_choice(text: str, choice: str | None) -> None:
+    assert menu_choice(text) == choice

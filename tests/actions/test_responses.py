@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.actions.register import EN, HI, HINGLISH, detect_register
+from bot.actions.language import EN, HI, HINGLISH, detect_register
 from bot.settings import ROOT
 from tests.actions.helpers import domain
 

@@ -18,9 +18,9 @@ import requests
 from sqlalchemy.engine import Engine
 from twilio.request_validator import RequestValidator
 
-from bot import db
+from bot import migrations
 from bot import settings as settings_mod
-from bot.redis_server import EmbeddedRedis
+from bot.dev.embedded_redis import EmbeddedRedis
 from bot.store import make_engine
 from tests.processes import bijli, running, stack_env
 
@@ -97,7 +97,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from bot import model
+    from bot.rasa_runtime import training as model
 
     if not model.model_path().exists():
         pytest.skip(
@@ -106,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("e2e")
     logs = root / "logs"
     database_url = f"sqlite:///{root / 'e2e.sqlite3'}"
-    db.upgrade(database_url)
+    migrations.upgrade(database_url)
     with ExitStack() as stack_:
         redis = stack_.enter_context(EmbeddedRedis())
         ports, env = stack_env(root, database_url, redis.url)

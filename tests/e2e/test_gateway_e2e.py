@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot import texts
+from bot.gateway import texts
 from bot.store import InboundMessage, OptOut, OutboundMessage, session_scope
 from tests.e2e.conftest import wait_for
 

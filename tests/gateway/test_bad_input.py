@@ -7,10 +7,12 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 from sqlalchemy import select
 
-from bot import jobs, texts, twilio_client
+from bot import twilio_client
+from bot.gateway import inbound as jobs
+from bot.gateway import texts
 from bot.queues import INBOUND
 from bot.store import InboundMessage, OptOut, OutboundMessage, session_scope
-from tests.gateway.conftest import inbound_form
+from tests.gateway_stack import inbound_form
 
 EMPTY = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -101,7 +103,7 @@ def test_unknown_sender_is_answered_as_a_consumer(post_signed, engine, work, fak
 def test_non_indian_or_malformed_sender_gets_a_clear_refusal(
     sender, gw_client, gw_settings, redis_conn, engine
 ):
-    from tests.gateway.conftest import sign
+    from tests.gateway_stack import sign
 
     form = inbound_form("hello")
     form["From"] = sender
@@ -170,7 +172,7 @@ def test_rasa_saying_nothing_sends_nothing_and_finishes(post_signed, engine, wor
 
 
 def test_vanished_row_is_tolerated(gw_settings, engine, redis_conn, work):
-    from bot.gateway import enqueue_inbound
+    from bot.gateway.ordering import enqueue_inbound
 
     enqueue_inbound(redis_conn, 424242, "sms", "+919876543210")
     work()

@@ -10,28 +10,29 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 from sqlalchemy import select
 
-from bot import gateway, twilio_client
+from bot import twilio_client
 from bot.cli import main as cli
+from bot.gateway import ordering
 from bot.queues import INBOUND
 from bot.store import DeadLetter, InboundMessage, OutboundMessage, session_scope
-from tests.gateway.conftest import inbound_form
+from tests.gateway_stack import inbound_form
 
 NUMBER = "+919876500002"
 
 
 def test_default_retry_policy_backs_off():
-    retry = gateway.default_retry()
-    assert retry.max == len(gateway.RETRY_INTERVALS) >= 3
-    assert retry.intervals == gateway.RETRY_INTERVALS
+    retry = ordering.default_retry()
+    assert retry.max == len(ordering.RETRY_INTERVALS) >= 3
+    assert retry.intervals == ordering.RETRY_INTERVALS
 
 
 def test_enqueued_job_has_ids_timeout_and_retry(post_signed, redis_conn, monkeypatch):
-    monkeypatch.setattr(gateway, "RETRY_INTERVALS", [5, 15, 60])
+    monkeypatch.setattr(ordering, "RETRY_INTERVALS", [5, 15, 60])
     post_signed("/twilio/messages", inbound_form("hi", sender=NUMBER))
     (job,) = Queue(INBOUND, connection=redis_conn).jobs
-    assert job.func_name == "bot.jobs.handle_inbound"
+    assert job.func_name == "bot.gateway.inbound.handle_inbound"
     assert len(job.args) == 1 and isinstance(job.args[0], int)
-    assert job.timeout == gateway.JOB_TIMEOUT
+    assert job.timeout == ordering.JOB_TIMEOUT
     assert job.retries_left == 3 and job.retry_intervals == [5, 15, 60]
 
 
@@ -99,13 +100,13 @@ def test_last_retry_writes_a_dead_letter_and_replay_answers_it(
     stub_rasa.fail_next = 100
     post_signed("/twilio/messages", inbound_form("kya haal", sender=NUMBER))
     work()
-    assert len(stub_rasa.requests) == 1 + len(gateway.RETRY_INTERVALS)
+    assert len(stub_rasa.requests) == 1 + len(ordering.RETRY_INTERVALS)
     assert fake.sent() == []
     with session_scope(engine) as session:
         letter = session.execute(select(DeadLetter)).scalar_one()
         assert letter.kind == "inbound" and letter.replayed_at is None
         assert "RasaUnavailable" in letter.error
-        assert letter.attempts == 1 + len(gateway.RETRY_INTERVALS)
+        assert letter.attempts == 1 + len(ordering.RETRY_INTERVALS)
         assert json.loads(letter.args)[0] == letter.inbound_message_id
     assert FailedJobRegistry(INBOUND, connection=redis_conn).count == 1
 
@@ -133,7 +134,7 @@ def test_last_retry_writes_a_dead_letter_and_replay_answers_it(
 def test_a_dead_lettered_message_does_not_block_the_senders_next_one(
     post_signed, engine, work, fake, stub_rasa
 ):
-    stub_rasa.fail_next = 1 + len(gateway.RETRY_INTERVALS)
+    stub_rasa.fail_next = 1 + len(ordering.RETRY_INTERVALS)
     post_signed("/twilio/messages", inbound_form("first", sender=NUMBER))
     post_signed("/twilio/messages", inbound_form("second", sender=NUMBER))
     work()
@@ -142,11 +143,11 @@ def test_a_dead_lettered_message_does_not_block_the_senders_next_one(
 
 def test_redis_down_on_the_webhook_answers_503_so_twilio_retries(gw_settings, engine):
     from bot import create_app
-    from bot.redis_server import free_port
+    from bot.dev.embedded_redis import free_port
 
     app = create_app(gw_settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     form = inbound_form("hello")
-    from tests.gateway.conftest import sign
+    from tests.gateway_stack import sign
 
     response = app.test_client().post(
         "/twilio/messages",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot import texts, twilio_client
+from bot import twilio_client
+from bot.gateway import texts
 from bot.store import AuditLog, OptOut, is_opted_out, opted_out_numbers, session_scope
-from tests.gateway.conftest import inbound_form
+from tests.gateway_stack import inbound_form
 
 NUMBER = "+919876500001"
 

@@ -9,10 +9,10 @@ import pytest
 from rq import Queue
 from rq.registry import StartedJobRegistry
 
-from bot import create_app
+from bot import connections, create_app
+from bot.dev.embedded_redis import EmbeddedRedis, free_port
 from bot.queues import INBOUND
-from bot.redis_server import EmbeddedRedis, free_port
-from tests.gateway.conftest import inbound_form, sign, wait_for
+from tests.gateway_stack import inbound_form, sign, wait_for
 from tests.processes import bijli, running, stop
 
 pytestmark = pytest.mark.slow
@@ -114,7 +114,7 @@ def test_redis_restart_gives_503_then_recovers(gw_settings, engine, fake, stub_r
         wait_for(lambda: client.get("/healthz").status_code == 200, timeout=10)
         # Twilio's retry of the message that got a 503 now goes through.
         assert post(during).status_code == 200
-        assert Queue(INBOUND, connection=app.extensions["bijli"].redis).count == 1
+        assert Queue(INBOUND, connection=connections.redis(cfg)).count == 1
     finally:
         server.stop()
 
@@ -151,7 +151,7 @@ def test_worker_survives_a_redis_restart(
             conn = server.url
             from rq import Worker
 
-            from bot.redis_server import connect
+            from bot.connections import redis_client as connect
 
             wait_for(
                 lambda: all(w.get_state() == "idle" for w in Worker.all(connection=connect(conn))),

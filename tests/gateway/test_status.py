@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot import status as status_mod
+from bot import delivery_status as status_mod
 from bot import twilio_client
 from bot.store import OutboundMessage, session_scope
-from tests.gateway.conftest import inbound_form, wait_for
+from tests.gateway_stack import inbound_form, wait_for
 
 SID = "SM" + "1" * 32
 

@@ -62,7 +62,7 @@ def test_transient_error_raises_and_a_retry_sends(gw_settings, engine, fake):
 
 
 def test_unreachable_twilio_is_transient(gw_settings, engine):
-    from bot.redis_server import free_port
+    from bot.dev.embedded_redis import free_port
 
     cfg = gw_settings.with_overrides(twilio_api_base_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(twilio_client.TwilioTransientError):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rq import Queue
 from sqlalchemy import select
 
-from bot import gateway
+from bot.gateway import ordering, webhooks
 from bot.queues import INBOUND
 from bot.store import InboundMessage, OutboundMessage, Staff, session_scope
-from tests.gateway.conftest import inbound_form, sign
+from tests.gateway_stack import inbound_form, sign
 
 EMPTY = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -78,7 +78,7 @@ def test_duplicate_after_redis_forgot_is_caught_by_the_row(
     form = inbound_form("hello", sid="SM" + "b" * 32)
     post_signed("/twilio/messages", form)
     work()
-    redis_conn.delete(gateway.DEDUPE_KEY.format(sid=form["MessageSid"]))
+    redis_conn.delete(webhooks.DEDUPE_KEY.format(sid=form["MessageSid"]))
     post_signed("/twilio/messages", form)
     work()
     assert len(fake.sent()) == 1
@@ -89,7 +89,7 @@ def test_stored_but_never_enqueued_message_is_enqueued_on_twilios_retry(
 ):
     form = inbound_form("are you there", sid="SM" + "c" * 32)
     calls = {"n": 0}
-    real = gateway.enqueue_inbound
+    real = ordering.enqueue_inbound
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -99,7 +99,7 @@ def test_stored_but_never_enqueued_message_is_enqueued_on_twilios_retry(
             raise redis.ConnectionError("redis went away")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gateway, "enqueue_inbound", flaky)
+    monkeypatch.setattr(webhooks, "enqueue_inbound", flaky)
     assert post_signed("/twilio/messages", form).status_code == 503
     assert post_signed("/twilio/messages", form).status_code == 200
     work()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import model
+from bot.rasa_runtime import training as model
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "bench" / "nlu_eval.py"

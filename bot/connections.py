@@ -1,0 +1,164 @@
+"""The connections a process holds: one database engine, one Redis client, one HTTP session.
+
+The web process, the worker, the action server and the CLI all take them from here. Each is made
+on first use and cached for the process; after a ``fork()`` the child drops what it inherited
+(SQLAlchemy's recipe: ``dispose(close=False)``) and makes its own, so gunicorn's and Sanic's forked
+workers never share a socket with their parent.
+
+Every Redis client has connect and socket timeouts, so an unresponsive Redis fails a request in
+seconds instead of hanging it. RQ's worker is the exception: it blocks on ``BLPOP`` for minutes on
+purpose and sets its own socket timeout, so it gets a client of its own (``blocking=True``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+import redis as redis_lib
+
+from bot import settings as settings_mod
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import requests
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
+
+#: Seconds to wait for Redis to accept a connection.
+REDIS_CONNECT_TIMEOUT = 2.0
+#: Seconds to wait for Redis to answer a command (none of ours blocks longer).
+REDIS_SOCKET_TIMEOUT = 5.0
+#: Seconds between PINGs on a connection that sat idle (drops dead ones before use).
+REDIS_HEALTH_CHECK_INTERVAL = 30
+
+
+class MissingSetting(RuntimeError):
+    """A setting this process needs is not set; the message names the variable."""
+
+
+class RedisNotConfigured(MissingSetting):
+    """REDIS_URL is unset (``bijli run`` starts an embedded Redis and sets it)."""
+
+
+_lock = threading.Lock()
+_settings: settings_mod.Settings | None = None
+_engines: dict[str, Engine] = {}
+_redis: dict[tuple[str, bool], redis_lib.Redis] = {}
+_http: requests.Session | None = None
+
+
+def settings() -> settings_mod.Settings:
+    """This process's settings, read from the environment once."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = settings_mod.load()
+        return _settings
+
+
+def engine(cfg: settings_mod.Settings | None = None) -> Engine:
+    """The process's engine for ``cfg``'s DATABASE_URL (default: this process's settings)."""
+    return engine_for((cfg or settings()).database_url)
+
+
+def engine_for(url: str) -> Engine:
+    """The process's engine for a database URL."""
+    with _lock:
+        found = _engines.get(url)
+        if found is None:
+            from bot.store import make_engine
+
+            found = _engines[url] = make_engine(url)
+        return found
+
+
+def session(cfg: settings_mod.Settings | None = None) -> AbstractContextManager[Session]:
+    """A store session (commit on success, roll back on error) on the process's engine."""
+    from bot.store import session_scope
+
+    return session_scope(engine(cfg))
+
+
+def redis_url(cfg: settings_mod.Settings | None = None) -> str:
+    """REDIS_URL, or :class:`RedisNotConfigured`."""
+    url = (cfg or settings()).redis_url
+    if not url:
+        raise RedisNotConfigured("REDIS_URL is not set (`bijli run` starts an embedded Redis)")
+    return url
+
+
+def redis_client(url: str, *, blocking: bool = False) -> redis_lib.Redis:
+    """A new client for ``url`` with timeouts; ``blocking`` leaves the socket timeout to RQ."""
+    return redis_lib.Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=None if blocking else REDIS_SOCKET_TIMEOUT,
+        health_check_interval=REDIS_HEALTH_CHECK_INTERVAL,
+    )
+
+
+def redis(cfg: settings_mod.Settings | None = None, *, blocking: bool = False) -> redis_lib.Redis:
+    """The process's Redis client for ``cfg``'s REDIS_URL (its pool outlives one request)."""
+    key = (redis_url(cfg), blocking)
+    with _lock:
+        found = _redis.get(key)
+        if found is None:
+            found = _redis[key] = redis_client(key[0], blocking=blocking)
+        return found
+
+
+def http() -> requests.Session:
+    """The process's HTTP session (for Rasa)."""
+    global _http
+    with _lock:
+        if _http is None:
+            import requests
+
+            _http = requests.Session()
+        return _http
+
+
+def _forget_after_fork() -> None:
+    # The child must open its own connections and must not close its parent's.
+    global _http
+    for eng in _engines.values():
+        eng.dispose(close=False)
+    # (redis-py's pools notice the new pid and reconnect by themselves.)
+    _http = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def reset() -> None:
+    """Close everything and forget the settings, so the next call reads the environment again."""
+    global _settings, _http
+    with _lock:
+        for eng in _engines.values():
+            eng.dispose()
+        for client in _redis.values():
+            client.close()
+        if _http is not None:
+            _http.close()
+        _engines.clear()
+        _redis.clear()
+        _settings = None
+        _http = None
+
+
+__all__ = [
+    "MissingSetting",
+    "RedisNotConfigured",
+    "engine",
+    "engine_for",
+    "http",
+    "redis",
+    "redis_client",
+    "redis_url",
+    "reset",
+    "session",
+    "settings",
+]

@@ -1,0 +1,94 @@
+"""``bijli run``: the whole stack on one machine, on embedded defaults.
+
+Starts a private Redis when ``REDIS_URL`` is unset and the local fake Twilio when no real
+credentials are set, migrates the database, loads demo data into an empty one, then runs every
+process of the ``Procfile`` under honcho until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from bot.dev.embedded_redis import EmbeddedRedis
+from bot.rasa_runtime.environment import rasa_env
+from bot.settings import ROOT, Settings, load
+
+
+def procfile_processes(root: Path = ROOT) -> dict[str, str]:
+    """The process commands of the Procfile, by name."""
+    from honcho.environ import parse_procfile
+
+    return dict(parse_procfile((root / "Procfile").read_text()).processes)
+
+
+def load_demo_data(cfg: Settings, consumers: int) -> None:
+    """Import synthetic consumers, bills, balances and staff into an empty database."""
+    from bot import connections, importers
+    from bot.importers import demo_data
+    from bot.store import Consumer, count_rows, session_scope
+
+    engine = connections.engine(cfg)
+    with session_scope(engine) as session:
+        if count_rows(session, Consumer):
+            print("demo data: database already has consumers, leaving it alone", flush=True)
+            return
+    with tempfile.TemporaryDirectory(prefix="bijli-demo-") as tmp:
+        files = demo_data.write_demo_data(Path(tmp), consumers=consumers, seed=2023, progress=True)
+        for kind in ("consumers", "bills", "prepaid-balances", "staff"):
+            report = importers.import_file(engine, kind, files[kind], progress=True)
+            print(report.summary(), flush=True)
+
+
+def run_all(demo_consumers: int = 2000) -> int:
+    """Run the stack; return the exit code honcho reports."""
+    from honcho.manager import Manager
+
+    from bot import migrations
+
+    cfg = load()
+    env = dict(os.environ)
+    with ExitStack() as stack:
+        if not cfg.redis_url:
+            redis = stack.enter_context(EmbeddedRedis())
+            env["REDIS_URL"] = redis.url
+            print(f"embedded redis-server: {redis.url}", flush=True)
+        processes = procfile_processes()
+        if cfg.twilio_is_dev and not cfg.twilio_api_base_url:
+            port = cfg.fake_twilio_port
+            env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{port}"
+            processes["twilio"] = f"bijli fake-twilio --port {port}"
+        cfg = load(env)
+        env.update(rasa_env(cfg))
+        if cfg.database_url.startswith("sqlite:///"):
+            Path(cfg.database_url.removeprefix("sqlite:///")).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        migrations.upgrade(cfg.database_url)
+        if demo_consumers:
+            load_demo_data(cfg, demo_consumers)
+
+        web = env.get("PUBLIC_BASE_URL", cfg.public_base_url)
+        print(
+            "\nBijli Sahayak is starting (Rasa takes a little while to load its model):\n"
+            f"  dev console     {web}/console\n"
+            f"  health          {web}/healthz\n"
+            f"  Rasa            {cfg.rasa_url}/status\n"
+            + (
+                f"  fake Twilio     {env['TWILIO_API_BASE_URL']}/sent\n"
+                if "twilio" in processes
+                else ""
+            )
+            + "Press Ctrl-C to stop everything.\n",
+            flush=True,
+        )
+        bindir = str(Path(sys.executable).parent)
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+        manager = Manager()
+        for name, command in processes.items():
+            manager.add_process(name, command, env=env, cwd=str(ROOT))
+        manager.loop()
+        return int(manager.returncode or 0)

@@ -1,0 +1,35 @@
+"""``GET /healthz``: 200 when this web process can reach Redis and the database."""
+
+from __future__ import annotations
+
+import redis
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import connections
+from bot.connections import RedisNotConfigured
+from bot.web import app_settings
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    """Check both backing stores and say which one failed."""
+    cfg = app_settings()
+    checks: dict[str, str] = {}
+    try:
+        with connections.engine(cfg).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        connections.redis(cfg).ping()
+        checks["redis"] = "ok"
+    except (redis.RedisError, RedisNotConfigured) as exc:
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return jsonify(status="ok" if healthy else "unhealthy", **checks), 200 if healthy else 503

@@ -1,0 +1,279 @@
+"""The gateway's RQ job: answer one inbound message (dead letters: :mod:`bot.gateway.dead_letters`).
+
+A job takes the id of an :class:`~bot.store.InboundMessage` and re-reads everything else, so it
+tolerates a vanished row and a replay. The replies it plans (Rasa's answer, or the gateway's own
+text for STOP/START/HELP and empty messages) are cached in Redis before anything is sent, so a
+retry after a Twilio failure neither asks Rasa twice nor sends a confirmation twice; every send
+carries an idempotency key derived from the message id and the reply's position.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+import requests
+from sqlalchemy.engine import Engine
+
+from bot import connections, twilio_client
+from bot import settings as settings_mod
+from bot.clock import utcnow
+from bot.gateway import texts
+from bot.gateway.ordering import PROFILE_KEY
+from bot.logfmt import kv
+from bot.phone import mask
+from bot.store import (
+    InboundMessage,
+    audit,
+    consumers_by_mobile,
+    session_scope,
+    set_opt_out,
+    staff_by_mobile,
+)
+
+log = logging.getLogger(__name__)
+
+# Workers import this module once, before their first job: read the texts here, not per job.
+texts.preload()
+
+#: Longest text passed to Rasa; longer messages are cut at a word end (NLU on essays is slow
+#: and never better).
+MAX_INBOUND_CHARS = 500
+#: Seconds to wait for Rasa's answer (it runs custom actions, which read the database).
+RASA_TIMEOUT = 30.0
+#: Planned replies are kept this long, so that retries resend the same ones.
+REPLIES_TTL = 24 * 3600
+REPLIES_KEY = "bijli:inbound:replies:{id}"
+
+
+class RasaUnavailable(RuntimeError):
+    """Rasa (or the action server behind it) did not answer; the job retries."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to send back: text, an image URL, or both."""
+
+    text: str = ""
+    image: str | None = None
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def handle_inbound(inbound_id: int) -> str:
+    """Answer inbound message ``inbound_id``: keywords here, everything else through Rasa."""
+    # Read per job, as cheap as a few dict lookups: a long-lived worker follows its environment.
+    cfg = settings_mod.load()
+    engine = connections.engine(cfg)
+    conn = connections.redis(cfg)
+    with session_scope(engine) as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is None:
+            log.warning(kv("inbound_vanished", inbound_id=inbound_id))
+            return "vanished"
+        if row.processed_at is not None:
+            return "already_processed"
+        channel, mobile, body, num_media = row.channel, row.from_number, row.body, row.num_media
+        staff = staff_by_mobile(session, mobile)
+        role = "staff" if staff is not None else "consumer"
+        accounts = consumers_by_mobile(session, mobile)
+        language = accounts[0].language if accounts else None
+
+    replies = _cached_replies(conn, inbound_id)
+    if replies is None:
+        profile_name = (conn.get(PROFILE_KEY.format(id=inbound_id)) or b"").decode()
+        replies = plan_replies(
+            cfg, engine, inbound_id, channel, mobile, body, num_media, role, language, profile_name
+        )
+        conn.set(
+            REPLIES_KEY.format(id=inbound_id),
+            json.dumps([asdict(r) for r in replies], ensure_ascii=False),
+            ex=REPLIES_TTL,
+        )
+
+    sent = 0
+    messages = [
+        (f"reply:{inbound_id}:{index}:{part_no}", part, media)
+        for index, reply in enumerate(replies)
+        for part_no, (part, media) in enumerate(_messages_for(reply, channel))
+    ]
+    for key, part, media in messages:
+        outcome = twilio_client.send(
+            cfg,
+            channel=channel,
+            to=mobile,
+            body=part,
+            media_url=media,
+            idempotency_key=key,
+            engine=engine,
+            redis_conn=conn,
+        )
+        if outcome.result == "rejected":
+            # Permanent (bad number, unsubscribed, outside the 24-hour window): the rest would
+            # fail the same way.
+            log.warning(
+                kv(
+                    "inbound_reply_rejected",
+                    inbound_id=inbound_id,
+                    code=outcome.error_code,
+                    to=mask(mobile),
+                )
+            )
+            break
+        sent += 1
+
+    with session_scope(engine) as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is not None:
+            row.processed_at = utcnow()
+    log.info(
+        kv(
+            "inbound_answered",
+            inbound_id=inbound_id,
+            to=mask(mobile),
+            channel=channel,
+            role=role,
+            replies=len(replies),
+            sent=sent,
+        )
+    )
+    return f"answered:{sent}"
+
+
+def plan_replies(
+    cfg: settings_mod.Settings,
+    engine: Engine,
+    inbound_id: int,
+    channel: str,
+    mobile: str,
+    body: str,
+    num_media: int,
+    role: str,
+    language: str | None,
+    profile_name: str = "",
+) -> list[Reply]:
+    """Decide the answer: a keyword's confirmation, a prompt for empty input, or Rasa's reply."""
+    found = texts.keyword(body)
+    if found is not None:
+        kind, kw_language = found
+        replies = _keyword_replies(engine, inbound_id, channel, mobile, kind, kw_language)
+        if kind == "help":
+            # The bot's own replies tell people to send "help" for its menu: the short
+            # STOP/START help text comes first, then the menu from Rasa.
+            replies += ask_rasa(cfg, channel, mobile, body.strip(), role, profile_name)
+        return replies
+    if not body.strip():
+        key = "media_only" if num_media else "empty_message"
+        return [Reply(_localised(key, language))]
+    message = twilio_client.truncate(body, MAX_INBOUND_CHARS)
+    return ask_rasa(cfg, channel, mobile, message, role, profile_name)
+
+
+def _keyword_replies(
+    engine: Engine, inbound_id: int, channel: str, mobile: str, kind: str, language: str
+) -> list[Reply]:
+    if kind == "help":
+        return [Reply(texts.text("help", language))]
+    opted_out = kind == "opt_out"
+    with session_scope(engine) as session:
+        changed = set_opt_out(session, mobile, channel, opted_out)
+        if changed:
+            audit(
+                session,
+                mask(mobile),
+                "opt_out" if opted_out else "opt_in",
+                channel,
+                inbound_id=inbound_id,
+            )
+    log.info(
+        kv("opt_out" if opted_out else "opt_in", to=mask(mobile), channel=channel, changed=changed)
+    )
+    if opted_out:
+        # One confirmation: a second STOP from an opted-out number gets no answer.
+        return [Reply(texts.text("opt_out_confirmation", language))] if changed else []
+    key = "opt_in_confirmation" if changed else "opt_in_already"
+    return [Reply(texts.text(key, language))]
+
+
+def _localised(key: str, language: str | None) -> str:
+    return texts.text(key, language) if language else texts.bilingual(key)
+
+
+def ask_rasa(
+    cfg: settings_mod.Settings,
+    channel: str,
+    mobile: str,
+    message: str,
+    role: str,
+    profile_name: str = "",
+) -> list[Reply]:
+    """Post the message to Rasa's REST channel and turn its answer into replies."""
+    payload: dict[str, Any] = {
+        "sender": f"{channel}:{mobile}",
+        "message": message,
+        "metadata": {
+            "channel": channel,
+            "role": role,
+            "mobile": mobile,
+            "profile_name": profile_name,
+        },
+    }
+    url = f"{cfg.rasa_url}/webhooks/rest/webhook"
+    try:
+        # A new connection per message: a kept-alive one would stick to the Sanic worker that
+        # accepted it, so a few RQ workers could all land on one Rasa worker.
+        response = connections.http().post(
+            url, json=payload, timeout=(3.05, RASA_TIMEOUT), headers={"Connection": "close"}
+        )
+    except requests.RequestException as exc:
+        raise RasaUnavailable(f"Rasa unreachable: {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
+    try:
+        answer = response.json()
+    except ValueError as exc:
+        raise RasaUnavailable("Rasa answered something that is not JSON") from exc
+    return rasa_replies(answer if isinstance(answer, list) else [])
+
+
+def rasa_replies(answer: list[dict[str, Any]]) -> list[Reply]:
+    """Replies from Rasa REST output: text (with numbered buttons), images, custom text."""
+    replies: list[Reply] = []
+    for item in answer:
+        if not isinstance(item, dict):
+            continue
+        text = str(item.get("text") or "")
+        buttons = item.get("buttons") or []
+        if buttons:
+            options = [str(b.get("title", "")) for b in buttons if isinstance(b, dict)]
+            text = "\n".join([text, *(f"{n}. {t}" for n, t in enumerate(options, 1) if t)]).strip()
+        custom = item.get("custom")
+        if not text and isinstance(custom, dict) and custom.get("text"):
+            text = str(custom["text"])
+        image = item.get("image")
+        if text or image:
+            replies.append(Reply(text=text, image=str(image) if image else None))
+    return replies
+
+
+def _messages_for(reply: Reply, channel: str) -> list[tuple[str, str | None]]:
+    """(body, media URL) messages for one reply on a channel."""
+    if reply.image and channel == "whatsapp":
+        caption = twilio_client.truncate(reply.text, twilio_client.MAX_BODY) if reply.text else ""
+        return [(caption, reply.image)]
+    text = reply.text
+    if reply.image:
+        # SMS carries no pictures in India: send the link instead.
+        text = f"{text}\n{reply.image}".strip()
+    return [(part, None) for part in twilio_client.split_body(text)] if text else []
+
+
+def _cached_replies(conn: redis.Redis, inbound_id: int) -> list[Reply] | None:
+    raw = conn.get(REPLIES_KEY.format(id=inbound_id))
+    if raw is None:
+        return None
+    return [Reply(**item) for item in json.loads(raw)]

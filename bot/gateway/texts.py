@@ -1,0 +1,72 @@
+"""User-visible texts of the gateway, from ``bot/gateway/messages.yml`` (Hindi and English)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: The file holding every text the gateway sends by itself.
+MESSAGES_FILE = Path(__file__).resolve().parent / "messages.yml"
+#: Language used when nothing tells us the sender's.
+DEFAULT_LANGUAGE = "hi"
+
+
+class UnknownText(KeyError):
+    """A text key that messages.yml does not define."""
+
+
+@lru_cache(maxsize=1)
+def _catalogue() -> dict[str, Any]:
+    with open(MESSAGES_FILE, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ValueError(f"{MESSAGES_FILE} must be a mapping")
+    return data
+
+
+def preload() -> None:
+    """Read messages.yml now (a worker does it once, before its first job)."""
+    _catalogue()
+
+
+def text(key: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """The text ``key`` in ``language`` (falling back to Hindi, then English)."""
+    entry = _catalogue().get(key)
+    if not isinstance(entry, dict) or key == "keywords":
+        raise UnknownText(key)
+    for lang in (language, DEFAULT_LANGUAGE, "en"):
+        if entry.get(lang):
+            return str(entry[lang])
+    raise UnknownText(key)
+
+
+def bilingual(key: str) -> str:
+    """Hindi and English versions of ``key`` on two lines (for senders of unknown language)."""
+    return f"{text(key, 'hi')}\n{text(key, 'en')}"
+
+
+def normalise_keyword(body: str) -> str:
+    """Lower-case ``body``, drop punctuation and emoji, collapse spaces (for keyword matching)."""
+    folded = unicodedata.normalize("NFC", body).casefold()
+    # Keep letters, digits and the Devanagari combining marks; everything else separates words.
+    kept = "".join(
+        ch if (ch.isalnum() or unicodedata.category(ch) in ("Mn", "Mc")) else " " for ch in folded
+    )
+    return re.sub(r"\s+", " ", kept).strip()
+
+
+def keyword(body: str) -> tuple[str, str] | None:
+    """``(kind, language)`` when the whole message is an opt-out, opt-in or help keyword."""
+    wanted = normalise_keyword(body)
+    if not wanted:
+        return None
+    for kind, words in _catalogue().get("keywords", {}).items():
+        for word, language in words.items():
+            if normalise_keyword(str(word)) == wanted:
+                return str(kind), str(language)
+    return None

@@ -1,0 +1,144 @@
+"""``/console``: signs like Twilio, goes through the real webhook, shows replies; and a browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from sqlalchemy import select
+
+from bot import create_app
+from bot.gateway import texts
+from bot.store import InboundMessage, session_scope
+from tests.gateway_stack import wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_page_offers_the_demo_numbers(gw_client):
+    page = gw_client.get("/console")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "+919000000101" in html  # demo_data.DEMO_CONSUMER_MOBILE
+    assert "+919000000001" in html  # demo_data.DEMO_METER_READER_MOBILE
+
+
+def test_console_message_goes_through_the_signed_webhook(gw_client, engine, work, fake, stub_rasa):
+    response = gw_client.post(
+        "/console/send", json={"mobile": "09000000101", "channel": "whatsapp", "body": "namaste"}
+    )
+    data = response.get_json()
+    assert (response.status_code, data["status"], data["mobile"]) == (200, 200, "+919000000101")
+    with session_scope(engine) as session:
+        row = session.execute(select(InboundMessage)).scalar_one()
+        assert (row.message_sid, row.channel, row.body) == (
+            data["message_sid"],
+            "whatsapp",
+            "namaste",
+        )
+    work()
+    assert stub_rasa.requests[0]["metadata"]["profile_name"] == "Console"
+    items = gw_client.get("/console/messages?mobile=%2B919000000101&channel=whatsapp").get_json()[
+        "items"
+    ]
+    assert [(i["direction"], i["body"]) for i in items] == [
+        ("in", "namaste"),
+        ("out", "echo: namaste"),
+    ]
+    out_id = items[1]["id"]
+    statuses = gw_client.get(f"/console/statuses?ids={out_id}").get_json()["statuses"]
+    assert statuses[str(out_id)] in ("queued", "sent", "delivered")
+    later = gw_client.get(
+        f"/console/messages?mobile=%2B919000000101&channel=whatsapp&after_out={out_id}&after_in=99"
+    ).get_json()["items"]
+    assert later == []
+
+
+def test_console_foreign_number_shows_the_refusal(gw_client):
+    data = gw_client.post(
+        "/console/send", json={"mobile": "+1 415 555 0100", "channel": "sms", "body": "hi"}
+    ).get_json()
+    assert data["status"] == 200
+    assert data["immediate"] == [texts.bilingual("not_indian_mobile")]
+
+
+def test_console_rejects_garbage_numbers(gw_client):
+    assert gw_client.post("/console/send", json={"mobile": "<b>", "body": "hi"}).status_code == 400
+
+
+def test_console_is_off_with_real_credentials(gw_settings, engine):
+    app = create_app(gw_settings.with_overrides(twilio_account_sid="AC" + "1" * 32))
+    assert app.test_client().get("/console").status_code == 404
+    assert app.test_client().post("/console/send", json={}).status_code == 404
+
+
+def _chromium_missing() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    return None
+
+
+@pytest.fixture()
+def browser_page():
+    reason = _chromium_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        yield page
+        browser.close()
+
+
+@pytest.mark.browser
+def test_chat_in_a_real_browser(browser_page, live_app, engine, work, fake, stub_rasa, tmp_path):
+    page = browser_page
+    page.goto(f"{live_app}/console")
+    assert page.input_value("#mobile") == "+919000000101"
+
+    page.fill("#body", "<b>mera bill</b>")
+    page.click("#send")
+    page.wait_for_selector("li.msg.in >> text=<b>mera bill</b>")
+    wait_for(lambda: _inbound_count(engine) == 1)
+    work()
+    reply = page.wait_for_selector("li.msg.out >> text=echo: <b>mera bill</b>", timeout=10_000)
+    assert reply.inner_html().count("<b>") == 0, "message text must not be rendered as HTML"
+
+    page.fill("#body", "image please")
+    page.click("#send")
+    wait_for(lambda: _inbound_count(engine) == 2)
+    work()
+    img = page.wait_for_selector("li.msg.out img", timeout=10_000)
+    assert img.get_attribute("src") == "http://127.0.0.1:9/qr/123.png"
+
+    page.check("input[name=channel][value=sms]")
+    page.fill("#body", "STOP")
+    page.click("#send")
+    wait_for(lambda: _inbound_count(engine) == 3)
+    work()
+    page.wait_for_selector(
+        f"li.msg.out >> text={texts.text('opt_out_confirmation', 'en')}", timeout=10_000
+    )
+
+    page.fill("#mobile", "+14155550100")
+    page.fill("#body", "hello")
+    page.click("#send")
+    page.wait_for_selector("li.msg.out >> text=Indian mobile numbers", timeout=10_000)
+    page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+    if shutil.which("true"):
+        assert (tmp_path / "console.png").stat().st_size > 0
+
+
+def _inbound_count(engine) -> int:
+    with session_scope(engine) as session:
+        return len(session.execute(select(InboundMessage.id)).all())

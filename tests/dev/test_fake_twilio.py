@@ -1,0 +1,142 @@
+"""The fake Twilio speaks the Messages API well enough for the real ``twilio`` client."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from werkzeug.wrappers import Request, Response
+
+from bot import settings as settings_mod
+from bot import twilio_client
+from tests.gateway_stack import ServerThread, wait_for
+
+
+@pytest.fixture()
+def client(fake):
+    c = Client(settings_mod.DEV_ACCOUNT_SID, settings_mod.DEV_AUTH_TOKEN)
+    c.api.base_url = fake.url
+    return c
+
+
+def test_real_client_creates_a_message(client, fake):
+    message = client.messages.create(
+        to="whatsapp:+919876543210",
+        from_="whatsapp:+14155238886",
+        body="namaste",
+        media_url=["http://x/qr.png"],
+    )
+    assert re.fullmatch(r"SM[0-9a-f]{32}", message.sid)
+    assert message.status == "queued"
+    assert message.to == "whatsapp:+919876543210" and message.from_ == "whatsapp:+14155238886"
+    assert message.body == "namaste" and message.num_media == "1"
+    assert message.account_sid == settings_mod.DEV_ACCOUNT_SID
+    assert message.uri.endswith(f"/Messages/{message.sid}.json")
+    assert message.date_created is not None
+    (sent,) = fake.sent()
+    assert sent["media_urls"] == ["http://x/qr.png"]
+    fetched = client.messages(message.sid).fetch()
+    assert fetched.sid == message.sid
+
+
+def test_content_template_fields_are_recorded(client, fake):
+    client.messages.create(
+        to="whatsapp:+919876543210",
+        from_="whatsapp:+14155238886",
+        content_sid="HX" + "0" * 32,
+        content_variables='{"1": "Ram"}',
+    )
+    (sent,) = fake.sent()
+    assert sent["content_sid"] == "HX" + "0" * 32 and sent["content_variables"] == '{"1": "Ram"}'
+
+
+def test_wrong_credentials_are_401(fake):
+    bad = Client(settings_mod.DEV_ACCOUNT_SID, "wrong-token")
+    bad.api.base_url = fake.url
+    with pytest.raises(TwilioRestException) as info:
+        bad.messages.create(to="+919876543210", from_="+15005550006", body="x")
+    assert (info.value.status, info.value.code) == (401, 20003)
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, 20429), (500, 20500)])
+def test_injected_errors_reach_the_client_as_twilio_exceptions(status, code, client, fake):
+    fake.configure(fail_next=[status])
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+919876543210", from_="+15005550006", body="x")
+    assert (info.value.status, info.value.code) == (status, code)
+    assert twilio_client.is_transient(info.value)
+    client.messages.create(to="+919876543210", from_="+15005550006", body="x")
+    assert len(fake.sent()) == 1
+
+
+def test_error_rates_apply_to_roughly_that_share(client, fake):
+    fake.configure(error_rate_429=0.3, error_rate_500=0.2)
+    failures = 0
+    for _ in range(200):
+        try:
+            client.messages.create(to="+919876543210", from_="+15005550006", body="x")
+        except TwilioRestException:
+            failures += 1
+    assert 60 < failures < 140
+
+
+def test_bad_requests_get_twilio_error_codes(client, fake):
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+919876543210", from_="+15005550006", body="x" * 1601)
+    assert info.value.code == 21617
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+919876543210", from_="+15005550006")
+    assert info.value.code == 21602
+    fake.configure(reject={"+919876543210": 21211})
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="whatsapp:+919876543210", from_="+15005550006", body="x")
+    assert (info.value.status, info.value.code) == (400, 21211)
+    assert not twilio_client.is_transient(info.value)
+
+
+def test_sent_list_filters_and_clears(client, fake):
+    client.messages.create(to="+919800000001", from_="+15005550006", body="a")
+    client.messages.create(to="whatsapp:+919800000002", from_="whatsapp:+14155238886", body="b")
+    assert [m["body"] for m in fake.sent("+919800000002")] == ["b"]
+    assert len(fake.sent()) == 2
+    requests.delete(f"{fake.url}/sent", timeout=5)
+    assert fake.sent() == []
+
+
+def test_status_callbacks_are_signed_like_twilios(client, fake):
+    received: list[tuple[str, dict[str, str], str]] = []
+    done = threading.Event()
+
+    def app(environ, start_response):
+        request = Request(environ)
+        received.append(
+            (request.url, request.form.to_dict(), request.headers.get("X-Twilio-Signature", ""))
+        )
+        if len(received) == 3:
+            done.set()
+        return Response("", status=204)(environ, start_response)
+
+    with ServerThread(app) as receiver:
+        url = f"{receiver.url}/twilio/status"
+        message = client.messages.create(
+            to="+919876543210", from_="+15005550006", body="x", status_callback=url
+        )
+        wait_for(done.is_set, timeout=5)
+    validator = RequestValidator(settings_mod.DEV_AUTH_TOKEN)
+    assert [form["MessageStatus"] for _, form, _ in received] == ["queued", "sent", "delivered"]
+    for _url, form, signature in received:
+        assert form["MessageSid"] == message.sid
+        assert validator.validate(url, form, signature)
+        assert not RequestValidator("other-token").validate(url, form, signature)
+
+
+def test_twilio_client_module_points_the_client_at_the_fake(gw_settings, fake):
+    client = twilio_client.make_client(gw_settings)
+    assert client.api.base_url == fake.url
+    real = twilio_client.make_client(gw_settings.with_overrides(twilio_api_base_url=None))
+    assert real.api.base_url == "https://api.twilio.com"

@@ -1,0 +1,83 @@
+"""`bijli run` (what `make run` starts) brings the whole stack up and takes it down again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.rasa_runtime import training as model
+from tests.processes import bijli, free_port, stop
+
+
+@pytest.mark.rasa
+@pytest.mark.slow
+def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
+    if not model.model_path().exists():
+        pytest.fail("no trained model: `make test` trains it before pytest (run `bijli train`)")
+    ports = {name: free_port() for name in ("web", "rasa", "actions", "twilio")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REDIS_URL", "DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_API_BASE_URL"}
+    }
+    env.update(
+        BIJLI_VAR_DIR=str(tmp_path / "var"),
+        WEB_PORT=str(ports["web"]),
+        WEB_CONCURRENCY="1",
+        RASA_URL=f"http://127.0.0.1:{ports['rasa']}",
+        ACTIONS_PORT=str(ports["actions"]),
+        FAKE_TWILIO_PORT=str(ports["twilio"]),
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{ports['web']}",
+    )
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            bijli("run", "--demo-consumers", "50"),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        urls = {
+            "web": f"http://127.0.0.1:{ports['web']}/healthz",
+            "rasa": f"http://127.0.0.1:{ports['rasa']}/status",
+            "actions": f"http://127.0.0.1:{ports['actions']}/health",
+        }
+        up: dict[str, int] = {}
+        deadline = time.monotonic() + 240
+        while len(up) < len(urls) and time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+            for name, url in urls.items():
+                if name in up:
+                    continue
+                try:
+                    up[name] = requests.get(url, timeout=2).status_code
+                except requests.RequestException:
+                    pass
+            time.sleep(1)
+        output = log_path.read_text(errors="replace")
+        assert up == {"web": 200, "rasa": 200, "actions": 200}, output[-3000:]
+        assert "dev console" in output and f":{ports['web']}/console" in output
+        assert "worker" in output  # honcho prefixes each line with the process name
+        redis_url = next(
+            line.split(": ", 1)[1].strip()
+            for line in output.splitlines()
+            if line.startswith("embedded redis-server:")
+        )
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            stop(proc)
+    import redis
+
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
