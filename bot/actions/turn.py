@@ -13,7 +13,8 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.accounts import account_number_in, normalise_account_number
+from bot.accounts import Context, account_number_in, normalise_account_number
+from bot.actions.topics import ACCOUNT_TOPICS, TOPIC_BY_INTENT
 
 #: Channels the gateway talks on; a sender id is "<channel>:<E.164>".
 CHANNELS = ("sms", "whatsapp")
@@ -74,6 +75,24 @@ def sender_of(tracker: Tracker) -> Sender:
     return Sender(tracker.sender_id, mobile, channel, role)
 
 
+def waiting_for_account(tracker: Tracker) -> bool:
+    """True when the bot's last question was for an account number."""
+    asking = bool((tracker.active_loop or {}).get("name"))
+    return (asking and tracker.get_slot(REQUESTED_SLOT) == ACCOUNT_NUMBER) or (
+        tracker.get_slot(PENDING_QUERY) in ACCOUNT_TOPICS
+    )
+
+
+def reading_context(tracker: Tracker) -> Context:
+    """What the conversation tells bot.accounts about the numbers in the latest message."""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    return Context(
+        asked=waiting_for_account(tracker),
+        about_account=TOPIC_BY_INTENT.get(intent or "") in ACCOUNT_TOPICS,
+        mobile=sender_of(tracker).mobile,
+    )
+
+
 class Turn:
     """Collects the events and responses of one action run; handlers write to it."""
 
@@ -96,12 +115,12 @@ class Turn:
         return intent.get("name")
 
     def number_in_message(self) -> str | None:
-        """The account number the latest message gives: its entity, else digits in its text."""
-        for value in self.tracker.get_latest_entity_values(ACCOUNT_NUMBER):
-            number = normalise_account_number(value)
-            if number:
-                return number
-        return account_number_in(self.text)
+        """The account number the latest message gives, read as a person would (bot.accounts).
+
+        The NLU's account_number entity is not consulted: its regex tags any 6-8 or 10 digit
+        run (data/nlu/regex.yml), dates and mobiles included.
+        """
+        return account_number_in(self.text, reading_context(self.tracker))
 
     def remembered_number(self) -> str | None:
         """The account number the conversation already holds."""
@@ -170,4 +189,13 @@ class TopicAction(Action, metaclass=ABCMeta):
         return turn.events
 
 
-__all__ = ["Sender", "TopicAction", "Turn", "e164_or_none", "parse_sender_id", "sender_of"]
+__all__ = [
+    "Sender",
+    "TopicAction",
+    "Turn",
+    "e164_or_none",
+    "parse_sender_id",
+    "reading_context",
+    "sender_of",
+    "waiting_for_account",
+]
