@@ -301,3 +301,97 @@ def test_conversation_stories_happen_for_real(
                 if want_actions != got_actions or not _is_subsequence(want, got):
                     mismatches.append(f"{story['story']} / {text!r}:\n  want {want}\n  got  {got}")
         assert not mismatches, "\n".join(mismatches)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def _bot_responses(events: list[dict[str, Any]]) -> list[str]:
+    """The domain responses the bot sent, in order."""
+    return [e["metadata"].get("utter_action") for e in events if e.get("event") == "bot"]
+
+
+@pytest.mark.rasa
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_question_does_not_outlive_its_session(
+    tmp_path: Path, settings: Settings, engine: Engine, redis_conn: object
+) -> None:
+    """pending_query (issue 9): Rasa carries every slot into a new session; the question must not.
+
+    The session is made to expire for real: the conversation's events are moved back two hours
+    (the domain's session_expiration_time is 60 minutes) through Rasa's own tracker API.
+    """
+    trained = _trained_model()
+    _load_demo_data(engine)
+    actions_port, rasa_port = free_port(), free_port()
+    env = {**ENV, "DATABASE_URL": settings.database_url, "REDIS_URL": str(settings.redis_url)}
+    endpoints = _write_endpoints(tmp_path, actions_port)
+    rasa = f"http://127.0.0.1:{rasa_port}"
+
+    def say(sender: str, text: str) -> None:
+        reply = requests.post(
+            f"{rasa}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60
+        )
+        reply.raise_for_status()
+        assert reply.json(), f"no reply to {text!r}"
+
+    def events_of(sender: str) -> list[dict[str, Any]]:
+        tracker = requests.get(f"{rasa}/conversations/{sender}/tracker", timeout=30)
+        tracker.raise_for_status()
+        return list(tracker.json()["events"])
+
+    with (
+        running(
+            "actions",
+            bijli("actions-server", "--port", str(actions_port)),
+            env=env,
+            log_dir=tmp_path,
+            ready_url=f"http://127.0.0.1:{actions_port}/health",
+        ),
+        running(
+            "rasa",
+            [
+                RASA,
+                "run",
+                "--enable-api",
+                "--model",
+                str(trained),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(ROOT / "credentials.yml"),
+                "--port",
+                str(rasa_port),
+            ],
+            env=env,
+            log_dir=tmp_path,
+            ready_url=f"{rasa}/status",
+            timeout=300,
+        ),
+    ):
+        for sender in ("same-session", "next-session"):
+            # An unregistered sender asks for a bill; the account form asks for the number.
+            say(sender, "bill kitna hai")
+            assert _bot_responses(events_of(sender))[-1] == "utter_ask_account_number"
+        # The one who answers within the session gets the bill question answered.
+        say("same-session", "456789")
+        assert _bot_responses(events_of("same-session"))[-1] == "utter_registered_mobile_only"
+
+        two_hours_ago = [
+            {**event, "timestamp": event["timestamp"] - 2 * 3600}
+            for event in events_of("next-session")
+        ]
+        requests.put(
+            f"{rasa}/conversations/next-session/tracker/events", json=two_hours_ago, timeout=30
+        ).raise_for_status()
+        say("next-session", "456789")
+        events = events_of("next-session")
+        latest = events[max(i for i, e in enumerate(events) if e["event"] == "session_started") :]
+        assert [e["text"] for e in latest if e["event"] == "user"] == ["456789"]
+        # The bare number asks its own question (its new number), not the expired bill question.
+        assert _bot_responses(latest) == ["utter_new_number_lookup"]
+        slots = requests.get(f"{rasa}/conversations/next-session/tracker", timeout=30).json()[
+            "slots"
+        ]
+        assert slots["pending_query"] is None and slots["account_number"] == "1234567890"

@@ -4,7 +4,8 @@ Rasa runs ``action_validate_slot_mappings`` after each user message, before it p
 to do, so responses already render in the register of the message they answer. The gateway's
 metadata and the sender id ("whatsapp:+9198…") say who wrote; without them (``rasa test``,
 the REST channel used by hand) the sender is simply unregistered. The same action keeps an
-account number only where the text gives one (bot/accounts.py).
+account number only where the text gives one (bot/accounts.py), and clears on a new session's
+first message the question the previous session left waiting (turn.DIALOGUE_SLOTS).
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from rasa_sdk.types import DomainDict
 
 from bot.accounts import account_numbers_in, normalise_account_number
 from bot.actions.language import detect_register, parse_language_choice
-from bot.actions.turn import ACCOUNT_NUMBER, reading_context, sender_of
+from bot.actions.turn import (
+    ACCOUNT_NUMBER,
+    DIALOGUE_SLOTS,
+    reading_context,
+    sender_of,
+    starts_a_session,
+)
 
 LANGUAGE = "language"
 LANGUAGE_CHOICE = "language_choice"
@@ -53,6 +60,10 @@ def slot_values(tracker: Tracker) -> dict[str, Any]:
         if number not in account_numbers_in(text, reading_context(tracker)):
             number = None
         values[ACCOUNT_NUMBER] = number or value_before_candidates(tracker, ACCOUNT_NUMBER)
+    if starts_a_session(tracker):
+        # Rasa's action_session_start carried every slot over; a question the last session
+        # left waiting must not catch this message (the channel, language and account stay).
+        values.update(dict.fromkeys(DIALOGUE_SLOTS))
     return values
 
 

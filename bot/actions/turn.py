@@ -27,6 +27,9 @@ NEEDS_ACCOUNT = "needs_account"
 PENDING_QUERY = "pending_query"
 ACCOUNT_NUMBER = "account_number"
 REQUESTED_SLOT = "requested_slot"
+#: Where the dialogue stands: a question waiting for an account number. Rasa carries every slot
+#: into a new session (session_config in bot/intents/session.yml); these must not outlive theirs.
+DIALOGUE_SLOTS = (PENDING_QUERY, NEEDS_ACCOUNT, REQUESTED_SLOT)
 
 
 def e164_or_none(value: object) -> str | None:
@@ -75,8 +78,30 @@ def sender_of(tracker: Tracker) -> Sender:
     return Sender(tracker.sender_id, mobile, channel, role)
 
 
+def starts_a_session(tracker: Tracker) -> bool:
+    """True when the latest message is the first of its Rasa session and nothing answered it yet.
+
+    "Nothing answered it yet": a form activated in the same turn runs action_extract_slots, and
+    so action_validate_slot_mappings, again (rasa.core.actions.forms.FormAction.activate).
+    """
+    seen_user = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "action" and not seen_user:
+            return False
+        if kind == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif kind == "session_started":
+            return seen_user
+    return False
+
+
 def waiting_for_account(tracker: Tracker) -> bool:
-    """True when the bot's last question was for an account number."""
+    """True when the bot's last question in this session was for an account number."""
+    if starts_a_session(tracker):
+        return False  # a question left from an earlier session is not waiting any more
     asking = bool((tracker.active_loop or {}).get("name"))
     return (asking and tracker.get_slot(REQUESTED_SLOT) == ACCOUNT_NUMBER) or (
         tracker.get_slot(PENDING_QUERY) in ACCOUNT_TOPICS
@@ -190,6 +215,7 @@ class TopicAction(Action, metaclass=ABCMeta):
 
 
 __all__ = [
+    "DIALOGUE_SLOTS",
     "Sender",
     "TopicAction",
     "Turn",
@@ -197,5 +223,6 @@ __all__ = [
     "parse_sender_id",
     "reading_context",
     "sender_of",
+    "starts_a_session",
     "waiting_for_account",
 ]

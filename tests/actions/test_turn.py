@@ -1,4 +1,4 @@
-"""How actions read the latest message: account numbers in the conversation's context."""
+"""How actions read the latest message: account numbers in context, and where a session starts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bot.actions.guard import LookupGuard
 from bot.actions.menu import ActionAnswerWithAccount
 from bot.actions.payments import ActionPaymentNotReflected
 from bot.actions.slots import ValidateSlotMappings
-from bot.actions.turn import reading_context
+from bot.actions.turn import reading_context, starts_a_session
 from bot.store import Ticket, session_scope
 from tests.actions.helpers import (
     MOBILE,
@@ -140,3 +140,76 @@ def test_a_mobile_tagged_by_the_nlu_does_not_replace_the_account_held() -> None:
     )
     validated, _ = run(ValidateSlotMappings(), trk)
     assert slots_set(validated)["account_number"] == "1234567890"
+
+
+# --------------------------------------------------------------------------- sessions
+
+#: A stranger asked for a bill; the account form asked for the number and got no answer.
+WAITING = {"pending_query": "bill", "needs_account": True, "requested_slot": "account_number"}
+FIRST_SESSION: list[dict[str, Any]] = [
+    {"event": "action", "name": "action_session_start"},
+    {"event": "session_started"},
+    {"event": "action", "name": "action_listen"},
+    {"event": "user", "text": "bill kitna hai"},
+    {"event": "action", "name": "action_bill_amount"},
+    *({"event": "slot", "name": name, "value": value} for name, value in WAITING.items()),
+    {"event": "action", "name": "account_form"},
+    {"event": "active_loop", "name": "account_form"},
+    {"event": "action", "name": "action_listen"},
+]
+
+
+def second_session(text: str) -> list[dict[str, Any]]:
+    """The events Rasa's action_session_start adds after the session expired, then ``text``."""
+    carried = [{"event": "slot", "name": name, "value": v} for name, v in WAITING.items()]
+    return [
+        {"event": "action", "name": "action_session_start"},
+        {"event": "session_started"},
+        *carried,
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": text},
+    ]
+
+
+def test_a_session_starts_with_its_first_message() -> None:
+    first = [*FIRST_SESSION[:4]]
+    assert starts_a_session(tracker("bill kitna hai", events=first))
+    assert not starts_a_session(tracker("456789", events=[*FIRST_SESSION, {"event": "user"}]))
+    assert starts_a_session(tracker("456789", events=[*FIRST_SESSION, *second_session("456789")]))
+    assert not starts_a_session(tracker("456789"))  # no session events at all: nothing to clear
+    # The account form activating in the same turn runs the slot validation again: too late.
+    answered = [*FIRST_SESSION[:5], {"event": "slot", "name": "pending_query", "value": "bill"}]
+    assert not starts_a_session(tracker("bill kitna hai", events=answered))
+
+
+def answer_after(
+    events: list[dict[str, Any]], slots: dict[str, Any], active_loop: str | None
+) -> tuple[dict[str, Any], list[str]]:
+    """Run action_validate_slot_mappings, then action_answer_with_account, as Rasa does."""
+    kw: dict[str, Any] = {"intent": "inform_account_number", "events": events}
+    validated, _ = run(ValidateSlotMappings(), tracker("456789", slots=slots, **kw))
+    slots = {**slots, **slots_set(validated)}
+    loop = active_loop if slots.get("requested_slot") else None
+    trk = tracker("456789", slots=slots, active_loop=loop, **kw)
+    _, messages = run(ActionAnswerWithAccount(), trk)
+    return slots_set(validated), responses(messages)
+
+
+def test_a_question_left_in_an_expired_session_does_not_catch_the_next_message(
+    store_env,
+) -> None:
+    add_consumer(store_env, "1234567890", old="456789", mobile=None)
+    # Within the session the number answers the bill question that waits for it.
+    _, replies = answer_after([*FIRST_SESSION, {"event": "user"}], WAITING, "account_form")
+    assert replies == ["utter_registered_mobile_only"]
+    # After the session expired, the same number is a question of its own: its new number.
+    cleared, replies = answer_after([*FIRST_SESSION, *second_session("456789")], WAITING, None)
+    assert cleared["pending_query"] is None and cleared["needs_account"] is None
+    assert cleared["requested_slot"] is None
+    assert replies == ["utter_new_number_lookup"]
+
+
+def test_what_the_earlier_session_asked_does_not_widen_the_reading() -> None:
+    events = [*FIRST_SESSION, *second_session("mera number 9123456789 hai")]
+    trk = tracker("mera number 9123456789 hai", slots=WAITING, events=events)
+    assert not reading_context(trk).asked
