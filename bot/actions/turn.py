@@ -13,7 +13,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.accounts import Context, account_number_in, normalise_account_number
+from bot.accounts import Context, Kind, Reading, normalise_account_number, read_numbers
 from bot.actions.topics import ACCOUNT_TOPICS, TOPIC_BY_INTENT
 
 #: Channels the gateway talks on; a sender id is "<channel>:<E.164>".
@@ -145,7 +145,12 @@ class Turn:
         The NLU's account_number entity is not consulted: its regex tags any 6-8 or 10 digit
         run (data/nlu/regex.yml), dates and mobiles included.
         """
-        return account_number_in(self.text, reading_context(self.tracker))
+        found = [r.digits for r in self.readings() if r.kind is Kind.ACCOUNT]
+        return found[0] if found else None
+
+    def readings(self) -> list[Reading]:
+        """Every number in the latest message and what it reads as."""
+        return read_numbers(self.text, reading_context(self.tracker))
 
     def remembered_number(self) -> str | None:
         """The account number the conversation already holds."""

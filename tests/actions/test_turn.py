@@ -102,11 +102,26 @@ def test_a_mobile_is_an_account_number_only_when_one_was_asked_for(store_env) ->
         tracker("mera number 9123456789 hai", intent="inform_account_number", slots=waiting),
     )
     assert responses(messages) == ["utter_already_new_number"]
+    # Unasked, it may as well be a mobile: the bot says it did not understand and shows the menu.
     _, messages = run(
         ActionAnswerWithAccount(),
         tracker("mera number 9123456789 hai", intent="inform_account_number"),
     )
-    assert responses(messages) == ["utter_invalid_account_number"]
+    assert responses(messages) == ["utter_fallback", "utter_help"]
+
+
+@pytest.mark.parametrize(("text", "entity"), NOT_ACCOUNTS)
+def test_a_message_the_nlu_took_for_a_number_given_gets_the_menu(
+    store_env, redis_conn, text: str, entity: str | None
+) -> None:
+    """The real NLU files "maine 20-11-2026 ko 1500 rs bhara" under inform_account_number."""
+    add_consumer(store_env, "1234567890", old="456789", mobile=MOBILE)
+    entities = {"account_number": entity} if entity else None
+    trk = tracker(text, intent="inform_account_number", entities=entities, **whatsapp(MOBILE))
+    events, messages = run(ActionAnswerWithAccount(), trk)
+    assert responses(messages) == ["utter_fallback", "utter_help"]
+    assert slots_set(events)["needs_account"] is False
+    assert lookups(redis_conn, MOBILE) == 0
 
 
 @pytest.mark.parametrize("text", ["mobile 9876543210", "paid 150000", "20-11-2026"])
