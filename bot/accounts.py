@@ -32,6 +32,7 @@ daily lookups, so ``read_numbers`` reads a message as a person would:
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -169,7 +170,8 @@ _SET_ASIDE: tuple[tuple[Kind, re.Pattern[str]], ...] = (
     (Kind.TIME, re.compile(rf"(?<!\d){_HOUR}(?:\.[0-5]\d)?\s*{_O_CLOCK}")),
     # ₹1500, rs. 1,500, 1500 rupaye, 1500/-, 1,50,000, 1500.00
     (Kind.AMOUNT, re.compile(rf"{_CURRENCY}\s*{_AMOUNT}")),
-    (Kind.AMOUNT, re.compile(rf"(?<!\d){_AMOUNT}\s*(?:/-|{_CURRENCY})")),
+    # (Starting only where a figure starts, or "1,1,1,…" would cost time squared in its length.)
+    (Kind.AMOUNT, re.compile(rf"(?<![\d,.]){_AMOUNT}\s*(?:/-|{_CURRENCY})")),
     (Kind.AMOUNT, re.compile(r"(?<!\d)\d{1,3}(?:,\d\d)*,\d{3}(?:\.\d{1,2})?(?!\d)")),
     (Kind.AMOUNT, re.compile(r"(?<!\d)\d+\.\d\d(?!\d)")),
 )
@@ -257,7 +259,7 @@ def _candidates(text: str) -> Iterator[tuple[_Span, bool]]:
 
 def _cue(words: list[str]) -> tuple[int, Kind] | None:
     """The nearest cue among ``words`` (nearest first) and its distance; a number ends the scan."""
-    for distance, word in enumerate(words[:CUE_WINDOW], start=1):
+    for distance, word in enumerate(words, start=1):
         if word[0].isdigit() or word[0] == "§":
             return None
         if word in _PAID and distance == 1:
@@ -267,9 +269,28 @@ def _cue(words: list[str]) -> tuple[int, Kind] | None:
     return None
 
 
-def _kind(span: _Span, shaped: bool, tokens: list[_Span], context: Context) -> Kind:
-    before = [t.text for t in reversed(tokens) if t.end <= span.start]
-    after = [t.text for t in tokens if t.start >= span.end]
+class _Words:
+    """The words and numbers of a blanked text, to look around a candidate in constant time."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = [_Span(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+        self.starts = [t.start for t in self.tokens]
+        self.ends = [t.end for t in self.tokens]
+        self.not_filler = sum(t.text not in _FILLER for t in self.tokens)
+
+    def around(self, span: _Span) -> tuple[list[str], list[str], bool]:
+        """Up to CUE_WINDOW words before (nearest first) and after; and whether it stands alone."""
+        first_after = bisect.bisect_left(self.starts, span.end)
+        last_before = bisect.bisect_right(self.ends, span.start)
+        before = self.tokens[max(0, last_before - CUE_WINDOW) : last_before]
+        after = self.tokens[first_after : first_after + CUE_WINDOW]
+        # The span's own digits are its only tokens that are not filler when it stands alone.
+        alone = self.not_filler == first_after - last_before
+        return [t.text for t in reversed(before)], [t.text for t in after], alone
+
+
+def _kind(span: _Span, shaped: bool, words: _Words, context: Context) -> Kind:
+    before, after, alone = words.around(span)
     cues = [c for c in (_cue(before), _cue(after)) if c is not None]
     # The nearest cue decides; on a tie, the word before the number.
     cue = min(cues, key=lambda c: c[0])[1] if cues else None
@@ -279,11 +300,9 @@ def _kind(span: _Span, shaped: bool, tokens: list[_Span], context: Context) -> K
         return Kind.MOBILE
     if cue is not None:
         return cue
-    alone = all(word in _FILLER for word in before + after)
     if alone or context.asked:
         return Kind.ACCOUNT
-    near = before[:CUE_WINDOW] + after[:CUE_WINDOW]
-    named = any(word in _NUMBER_WORDS for word in near)
+    named = any(word in _NUMBER_WORDS for word in before + after)
     if not has_mobile_shape(span.text) and (named or context.about_account):
         return Kind.ACCOUNT
     return Kind.UNCLEAR
@@ -295,9 +314,9 @@ def read_numbers(text: str | None, context: Context | None = None) -> list[Readi
         return []
     context = context or Context()
     blanked, found = _set_aside(_plain(text))
-    tokens = [_Span(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(blanked)]
+    words = _Words(blanked)
     for span, shaped in _candidates(blanked):
-        found.append((span.start, Reading(span.text, _kind(span, shaped, tokens, context))))
+        found.append((span.start, Reading(span.text, _kind(span, shaped, words, context))))
     return [reading for _, reading in sorted(found, key=lambda item: item[0])]
 
 

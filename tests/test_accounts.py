@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.accounts import (
     Context,
@@ -12,6 +14,7 @@ from bot.accounts import (
     Reading,
     account_number_in,
     account_numbers_in,
+    ascii_digits,
     is_account_number,
     is_new_account_number,
     is_old_account_number,
@@ -144,6 +147,45 @@ def test_every_number_in_a_message_gets_a_reading() -> None:
     ]
     assert account_numbers_in("purana 456789 naya 1234567890") == ["456789", "1234567890"]
     assert read_numbers("") == read_numbers(None) == []
+
+
+#: Pieces messages are made of: cue words of every kind, separators, currency, scripts.
+_PIECES = st.sampled_from(
+    "account khata खाता purana naya mobile फ़ोन otp utr pin paid bhara rs ₹ /- number no ji hai "
+    "nov नवंबर baje : - / . , + 0 91 ka bill § ٤٥٦ ３ \u093c".split(" ")
+)
+_MESSAGES = st.lists(
+    st.one_of(_PIECES, st.from_regex(r"[0-9०-९]{1,12}", fullmatch=True), st.text(max_size=4)),
+    max_size=12,
+).map(" ".join)
+_CONTEXTS = st.builds(
+    Context,
+    asked=st.booleans(),
+    about_account=st.booleans(),
+    mobile=st.sampled_from([None, "+919876543210"]),
+)
+
+
+@given(_MESSAGES, _CONTEXTS)
+def test_any_message_reads_without_error_and_accounts_are_its_own_digits(
+    text: str, context: Context
+) -> None:
+    digits = re.sub(r"\D", "", ascii_digits(text))
+    for number in account_numbers_in(text, context):
+        assert is_account_number(number) and number in digits
+        assert context.mobile != f"+91{number}"
+
+
+@given(_MESSAGES, _CONTEXTS)
+def test_what_the_conversation_knows_only_widens_the_reading(text: str, context: Context) -> None:
+    """Being asked, or a question about an account, never hides an account number."""
+    plain = Context(mobile=context.mobile)
+    assert set(account_numbers_in(text, plain)) <= set(account_numbers_in(text, context))
+
+
+@given(st.sampled_from(["mobile", "OTP", "UTR", "pin", "paid", "₹", "फ़ोन"]), _MESSAGES)
+def test_a_number_named_as_something_else_is_never_an_account(word: str, rest: str) -> None:
+    assert "9123456789" not in account_numbers_in(f"{rest} {word} 9123456789", Context(asked=True))
 
 
 @pytest.mark.parametrize(
