@@ -7,11 +7,13 @@ action and slot the stories name must happen for real.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import yaml
 from sqlalchemy.engine import Engine
 
 from bot import store
+from bot.actions import guard
 from bot.rasa_runtime import training as model
 from bot.settings import ROOT, Settings
 from tests.processes import BIN, bijli, free_port, running
@@ -301,3 +304,144 @@ def test_conversation_stories_happen_for_real(
                 if want_actions != got_actions or not _is_subsequence(want, got):
                     mismatches.append(f"{story['story']} / {text!r}:\n  want {want}\n  got  {got}")
         assert not mismatches, "\n".join(mismatches)
+
+
+# --------------------------------------------------------------------------- live checks
+
+
+class _LiveBot:
+    """A conversation client for a live Rasa server (REST channel and tracker API)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def say(self, sender: str, text: str) -> None:
+        reply = requests.post(
+            f"{self.url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": text},
+            timeout=60,
+        )
+        reply.raise_for_status()
+        assert reply.json(), f"no reply to {text!r}"
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        got = requests.get(f"{self.url}/conversations/{sender}/tracker", timeout=30)
+        got.raise_for_status()
+        return dict(got.json())
+
+    def events(self, sender: str) -> list[dict[str, Any]]:
+        return list(self.tracker(sender)["events"])
+
+    def replace_events(self, sender: str, events: list[dict[str, Any]]) -> None:
+        requests.put(
+            f"{self.url}/conversations/{sender}/tracker/events", json=events, timeout=30
+        ).raise_for_status()
+
+
+@contextlib.contextmanager
+def _live_bot(tmp_path: Path, settings: Settings, engine: Engine) -> Iterator[_LiveBot]:
+    """Real Rasa (the cached model) and the real action server, on the demo data."""
+    trained = _trained_model()
+    _load_demo_data(engine)
+    actions_port, rasa_port = free_port(), free_port()
+    env = {**ENV, "DATABASE_URL": settings.database_url, "REDIS_URL": str(settings.redis_url)}
+    endpoints = _write_endpoints(tmp_path, actions_port)
+    rasa = f"http://127.0.0.1:{rasa_port}"
+    with (
+        running(
+            "actions",
+            bijli("actions-server", "--port", str(actions_port)),
+            env=env,
+            log_dir=tmp_path,
+            ready_url=f"http://127.0.0.1:{actions_port}/health",
+        ),
+        running(
+            "rasa",
+            [
+                RASA,
+                "run",
+                "--enable-api",
+                "--model",
+                str(trained),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(ROOT / "credentials.yml"),
+                "--port",
+                str(rasa_port),
+            ],
+            env=env,
+            log_dir=tmp_path,
+            ready_url=f"{rasa}/status",
+            timeout=300,
+        ),
+    ):
+        yield _LiveBot(rasa)
+
+
+def _bot_responses(events: list[dict[str, Any]]) -> list[str]:
+    """The domain responses the bot sent, in order."""
+    return [e["metadata"].get("utter_action") for e in events if e.get("event") == "bot"]
+
+
+@pytest.mark.rasa
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_question_does_not_outlive_its_session(
+    tmp_path: Path, settings: Settings, engine: Engine, redis_conn: object
+) -> None:
+    """pending_query (issue 9): Rasa carries every slot into a new session; the question must not.
+
+    The session is made to expire for real: the conversation's events are moved back two hours
+    (the domain's session_expiration_time is 60 minutes) through Rasa's own tracker API.
+    """
+    with _live_bot(tmp_path, settings, engine) as bot:
+        for sender in ("same-session", "next-session"):
+            # An unregistered sender asks for a bill; the account form asks for the number.
+            bot.say(sender, "bill kitna hai")
+            assert _bot_responses(bot.events(sender))[-1] == "utter_ask_account_number"
+        # The one who answers within the session gets the bill question answered.
+        bot.say("same-session", "456789")
+        assert _bot_responses(bot.events("same-session"))[-1] == "utter_registered_mobile_only"
+
+        two_hours_ago = [
+            {**event, "timestamp": event["timestamp"] - 2 * 3600}
+            for event in bot.events("next-session")
+        ]
+        bot.replace_events("next-session", two_hours_ago)
+        bot.say("next-session", "456789")
+        events = bot.events("next-session")
+        latest = events[max(i for i, e in enumerate(events) if e["event"] == "session_started") :]
+        assert [e["text"] for e in latest if e["event"] == "user"] == ["456789"]
+        # The bare number asks its own question (its new number), not the expired bill question.
+        assert _bot_responses(latest) == ["utter_new_number_lookup"]
+        slots = bot.tracker("next-session")["slots"]
+        assert slots["pending_query"] is None and slots["account_number"] == "1234567890"
+
+
+#: Issue 9's messages, none of which gives an account number.
+NOT_ACCOUNTS = [
+    "maine 20-11-2026 ko 1500 rs bhara",
+    "paid 150000 par bill me nahi dikha",
+    "mobile 9876543210 pe call karo",
+]
+
+
+@pytest.mark.rasa
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_dates_amounts_and_mobiles_are_not_looked_up_as_accounts(
+    tmp_path: Path, settings: Settings, engine: Engine, redis_conn: Any
+) -> None:
+    """Through the real NLU (whose regex tags any 6-8 or 10 digit run), Rasa and the actions."""
+    registered = f"whatsapp:{DEMO_CONSUMERS[0]['mobile']}"
+    with _live_bot(tmp_path, settings, engine) as bot:
+        for number, text in enumerate(NOT_ACCOUNTS):
+            for sender in (registered, f"whatsapp:+9198111111{number:02d}"):
+                bot.say(sender, text)
+                said = _bot_responses(bot.events(sender))
+                assert "utter_account_not_found" not in said, (sender, text, said)
+        # The control: a real account number does spend a stranger's lookup.
+        bot.say("whatsapp:+919811111199", "khata 456789 ka naya number kya hai")
+    lookups = [key.decode() for key in redis_conn.keys(f"{guard.KEY_PREFIX}:*")]
+    assert lookups == [guard.day_key("+919811111199", dt.datetime.now(dt.timezone.utc))]

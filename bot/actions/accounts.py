@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot import connections
-from bot.accounts import digit_runs, is_account_number, normalise_account_number
+from bot.accounts import account_numbers_in, digit_runs, normalise_account_number
 from bot.actions.formatting import mask_name
 from bot.actions.resolve import (
     Outcome,
@@ -27,7 +27,14 @@ from bot.actions.resolve import (
     verified_staff,
 )
 from bot.actions.topics import ACCOUNT_TOPICS, NEW_NUMBER, TOPIC_BY_INTENT, menu_choice
-from bot.actions.turn import ACCOUNT_NUMBER, PENDING_QUERY, REQUESTED_SLOT, TopicAction, Turn
+from bot.actions.turn import (
+    ACCOUNT_NUMBER,
+    PENDING_QUERY,
+    REQUESTED_SLOT,
+    TopicAction,
+    Turn,
+    reading_context,
+)
 from bot.store import Consumer
 
 ACCOUNT_FORM = "account_form"
@@ -133,14 +140,15 @@ class ValidateAccountForm(FormValidationAction):
         if tracker.get_slot(REQUESTED_SLOT) != ACCOUNT_NUMBER:
             return {}
         if normalise_account_number(tracker.get_slot(ACCOUNT_NUMBER)):
-            return {}  # the NLU's entity already holds a good number
+            return {}  # the NLU's entity, which action_validate_slot_mappings let through
         text = (tracker.latest_message or {}).get("text") or ""
         attempts = [run for run in digit_runs(text) if len(run) >= MIN_ATTEMPT_DIGITS]
         if not attempts:
             # Nothing like a number: the form rejects and the dialogue handles the message.
             return {}
-        valid = [run for run in attempts if is_account_number(run)]
-        return {ACCOUNT_NUMBER: (valid or attempts)[0]}
+        # Else the first attempt, which validation refuses saying what an account number is.
+        given = account_numbers_in(text, reading_context(tracker))
+        return {ACCOUNT_NUMBER: (given or attempts)[0]}
 
     def validate_account_number(
         self,
@@ -152,7 +160,9 @@ class ValidateAccountForm(FormValidationAction):
         if value is None:
             return {ACCOUNT_NUMBER: None}  # nothing given yet (the form is just starting)
         number = normalise_account_number(value)
-        if number is None:
+        text = (tracker.latest_message or {}).get("text") or ""
+        if number is None or number not in account_numbers_in(text, reading_context(tracker)):
+            # Too short, or written as a mobile, a date, an amount ("paid 150000").
             dispatcher.utter_message(response="utter_invalid_account_number")
             return {ACCOUNT_NUMBER: None}
         slots: dict[str, Any] = {ACCOUNT_NUMBER: number}

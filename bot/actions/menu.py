@@ -13,9 +13,9 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.accounts import digit_runs
+from bot.accounts import Kind, digit_runs
 from bot.actions import topics
-from bot.actions.accounts import handle_new_number
+from bot.actions.accounts import MIN_ATTEMPT_DIGITS, handle_new_number
 from bot.actions.billing import handle_balance, handle_bill, handle_disconnection
 from bot.actions.complaints import handle_handoff, handle_power_cut, handle_wrong_bill
 from bot.actions.payments import handle_payment_missing, handle_receipt
@@ -49,6 +49,13 @@ def dispatch(turn: Turn, topic: str) -> None:
         turn.set(NEEDS_ACCOUNT, False)
 
 
+def _tries_a_number(turn: Turn) -> bool:
+    """True when the message holds digits meant as an account number, of the wrong length."""
+    return any(
+        r.kind is Kind.OTHER and len(r.digits) >= MIN_ATTEMPT_DIGITS for r in turn.readings()
+    )
+
+
 class ActionAnswerWithAccount(Action):
     """An account number given (after the account form, or on its own), or a menu digit."""
 
@@ -66,13 +73,21 @@ class ActionAnswerWithAccount(Action):
             return turn.events
         pending = tracker.get_slot(PENDING_QUERY)
         topic = pending if pending in topics.ACCOUNT_TOPICS else None
-        if turn.number_in_message() is None and (digit_runs(turn.text) or topic is None):
-            turn.say("utter_invalid_account_number")
-            if topic is not None:
-                turn.await_account(topic)
-            else:
+        if turn.number_in_message() is None:
+            if topic is None and not _tries_a_number(turn):
+                # The NLU took a message about something else for a number given ("maine
+                # 20-11-2026 ko 1500 rs bhara"): answer as for a message it could not place.
+                turn.say("utter_fallback")
+                turn.say("utter_help")
                 turn.settled()
-            return turn.events
+                return turn.events
+            if digit_runs(turn.text):
+                turn.say("utter_invalid_account_number")
+                if topic is not None:
+                    turn.await_account(topic)
+                else:
+                    turn.settled()
+                return turn.events
         # A bare number with nothing pending is most often an old number to convert.
         dispatch(turn, topic or topics.NEW_NUMBER)
         return turn.events

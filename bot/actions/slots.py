@@ -3,7 +3,9 @@
 Rasa runs ``action_validate_slot_mappings`` after each user message, before it predicts what
 to do, so responses already render in the register of the message they answer. The gateway's
 metadata and the sender id ("whatsapp:+9198…") say who wrote; without them (``rasa test``,
-the REST channel used by hand) the sender is simply unregistered.
+the REST channel used by hand) the sender is simply unregistered. The same action keeps an
+account number only where the text gives one (bot/accounts.py), and clears on a new session's
+first message the question the previous session left waiting (turn.DIALOGUE_SLOTS).
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.accounts import normalise_account_number
+from bot.accounts import account_numbers_in, normalise_account_number
 from bot.actions.language import detect_register, parse_language_choice
-from bot.actions.turn import ACCOUNT_NUMBER, sender_of
+from bot.actions.turn import (
+    ACCOUNT_NUMBER,
+    DIALOGUE_SLOTS,
+    reading_context,
+    sender_of,
+    starts_a_session,
+)
 
 LANGUAGE = "language"
 LANGUAGE_CHOICE = "language_choice"
@@ -46,10 +54,16 @@ def slot_values(tracker: Tracker) -> dict[str, Any]:
     chosen = choice or tracker.get_slot(LANGUAGE_CHOICE)
     values[LANGUAGE] = chosen or detect_register(text, tracker.get_slot(LANGUAGE))
     if ACCOUNT_NUMBER in tracker.slots_to_validate():
-        # DIET tags menu digits ("2") as account numbers too: such a candidate must not erase
-        # the number the conversation already holds.
+        # The NLU tags menu digits ("2"), dates and mobiles as account numbers too: a candidate
+        # the text does not give as an account number must not erase the one already held.
         number = normalise_account_number(tracker.get_slot(ACCOUNT_NUMBER))
+        if number not in account_numbers_in(text, reading_context(tracker)):
+            number = None
         values[ACCOUNT_NUMBER] = number or value_before_candidates(tracker, ACCOUNT_NUMBER)
+    if starts_a_session(tracker):
+        # Rasa's action_session_start carried every slot over; a question the last session
+        # left waiting must not catch this message (the channel, language and account stay).
+        values.update(dict.fromkeys(DIALOGUE_SLOTS))
     return values
 
 

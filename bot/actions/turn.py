@@ -13,7 +13,8 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.accounts import account_number_in, normalise_account_number
+from bot.accounts import Context, Kind, Reading, normalise_account_number, read_numbers
+from bot.actions.topics import ACCOUNT_TOPICS, TOPIC_BY_INTENT
 
 #: Channels the gateway talks on; a sender id is "<channel>:<E.164>".
 CHANNELS = ("sms", "whatsapp")
@@ -26,6 +27,9 @@ NEEDS_ACCOUNT = "needs_account"
 PENDING_QUERY = "pending_query"
 ACCOUNT_NUMBER = "account_number"
 REQUESTED_SLOT = "requested_slot"
+#: Where the dialogue stands: a question waiting for an account number. Rasa carries every slot
+#: into a new session (session_config in bot/intents/session.yml); these must not outlive theirs.
+DIALOGUE_SLOTS = (PENDING_QUERY, NEEDS_ACCOUNT, REQUESTED_SLOT)
 
 
 def e164_or_none(value: object) -> str | None:
@@ -74,6 +78,46 @@ def sender_of(tracker: Tracker) -> Sender:
     return Sender(tracker.sender_id, mobile, channel, role)
 
 
+def starts_a_session(tracker: Tracker) -> bool:
+    """True when the latest message is the first of its Rasa session and nothing answered it yet.
+
+    "Nothing answered it yet": a form activated in the same turn runs action_extract_slots, and
+    so action_validate_slot_mappings, again (rasa.core.actions.forms.FormAction.activate).
+    """
+    seen_user = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "action" and not seen_user:
+            return False
+        if kind == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif kind == "session_started":
+            return seen_user
+    return False
+
+
+def waiting_for_account(tracker: Tracker) -> bool:
+    """True when the bot's last question in this session was for an account number."""
+    if starts_a_session(tracker):
+        return False  # a question left from an earlier session is not waiting any more
+    asking = bool((tracker.active_loop or {}).get("name"))
+    return (asking and tracker.get_slot(REQUESTED_SLOT) == ACCOUNT_NUMBER) or (
+        tracker.get_slot(PENDING_QUERY) in ACCOUNT_TOPICS
+    )
+
+
+def reading_context(tracker: Tracker) -> Context:
+    """What the conversation tells bot.accounts about the numbers in the latest message."""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    return Context(
+        asked=waiting_for_account(tracker),
+        about_account=TOPIC_BY_INTENT.get(intent or "") in ACCOUNT_TOPICS,
+        mobile=sender_of(tracker).mobile,
+    )
+
+
 class Turn:
     """Collects the events and responses of one action run; handlers write to it."""
 
@@ -96,12 +140,17 @@ class Turn:
         return intent.get("name")
 
     def number_in_message(self) -> str | None:
-        """The account number the latest message gives: its entity, else digits in its text."""
-        for value in self.tracker.get_latest_entity_values(ACCOUNT_NUMBER):
-            number = normalise_account_number(value)
-            if number:
-                return number
-        return account_number_in(self.text)
+        """The account number the latest message gives, read as a person would (bot.accounts).
+
+        The NLU's account_number entity is not consulted: its regex tags any 6-8 or 10 digit
+        run (data/nlu/regex.yml), dates and mobiles included.
+        """
+        found = [r.digits for r in self.readings() if r.kind is Kind.ACCOUNT]
+        return found[0] if found else None
+
+    def readings(self) -> list[Reading]:
+        """Every number in the latest message and what it reads as."""
+        return read_numbers(self.text, reading_context(self.tracker))
 
     def remembered_number(self) -> str | None:
         """The account number the conversation already holds."""
@@ -170,4 +219,15 @@ class TopicAction(Action, metaclass=ABCMeta):
         return turn.events
 
 
-__all__ = ["Sender", "TopicAction", "Turn", "e164_or_none", "parse_sender_id", "sender_of"]
+__all__ = [
+    "DIALOGUE_SLOTS",
+    "Sender",
+    "TopicAction",
+    "Turn",
+    "e164_or_none",
+    "parse_sender_id",
+    "reading_context",
+    "sender_of",
+    "starts_a_session",
+    "waiting_for_account",
+]

@@ -51,15 +51,12 @@ def tickets(engine) -> list[store.Ticket]:  # type: ignore[no-untyped-def]
         return list(session.query(store.Ticket).order_by(store.Ticket.id))
 
 
-def receipt(**kw):  # type: ignore[no-untyped-def]
-    return run(ActionReceipt(), tracker("raseed chahiye", intent="ask_receipt", **kw))
+def receipt(text: str = "raseed chahiye", **kw):  # type: ignore[no-untyped-def]
+    return run(ActionReceipt(), tracker(text, intent="ask_receipt", **kw))
 
 
-def missing(**kw):  # type: ignore[no-untyped-def]
-    return run(
-        ActionPaymentNotReflected(),
-        tracker("paise kat gaye par bill me nahi dikha", intent="payment_not_reflected", **kw),
-    )
+def missing(text: str = "paise kat gaye par bill me nahi dikha", **kw):  # type: ignore[no-untyped-def]
+    return run(ActionPaymentNotReflected(), tracker(text, intent="payment_not_reflected", **kw))
 
 
 def test_receipt_of_the_latest_paid_payment(store_env) -> None:
@@ -112,9 +109,10 @@ def test_missing_payment_opens_one_ticket_even_when_repeated(store_env) -> None:
 def test_a_stranger_can_report_a_missing_payment_but_sees_no_payments(store_env) -> None:
     add_consumer(store_env, "1234567890", old="456789")
     add_payment(store_env, "paid", "P1", receipt="R-0001")
-    _, messages = missing(entities={"account_number": "456789"}, **whatsapp(STRANGER))
+    number = {"entities": {"account_number": "456789"}, **whatsapp(STRANGER)}
+    _, messages = missing("456789 me payment nahi chadha", **number)
     assert responses(messages) == ["utter_payment_ticket"]
-    _, messages = receipt(entities={"account_number": "456789"}, **whatsapp(STRANGER))
+    _, messages = receipt("khata 456789 ki rasid bhejo", **number)
     assert responses(messages) == ["utter_registered_mobile_only"]
 
 
