@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ import requests
 import yaml
 from sqlalchemy.engine import Engine
 
-from bot import store
+from bot import signing, store
 from bot.rasa_runtime import training as model
 from bot.settings import ROOT, Settings
 from tests.processes import BIN, bijli, free_port, running
@@ -96,10 +97,13 @@ def _trained_model() -> Path:
     return path
 
 
-def _write_endpoints(tmp_path: Path, actions_port: int) -> Path:
+def _write_endpoints(tmp_path: Path, actions_port: int, token: str = "") -> Path:
     # No tracker or lock store: in memory is what a test needs.
     endpoints = tmp_path / "endpoints.yml"
-    endpoints.write_text(f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n")
+    endpoints.write_text(
+        f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
+        + (f"  token: {token}\n" if token else "")
+    )
     return endpoints
 
 
@@ -245,8 +249,15 @@ def test_conversation_stories_happen_for_real(
     trained = _trained_model()
     _load_demo_data(engine)
     actions_port, rasa_port = free_port(), free_port()
-    env = {**ENV, "DATABASE_URL": settings.database_url, "REDIS_URL": str(settings.redis_url)}
-    endpoints = _write_endpoints(tmp_path, actions_port)
+    secrets = {name: token_hex(16) for name in ("BIJLI_GATEWAY_SECRET", "ACTIONS_TOKEN", "API")}
+    env = {
+        **ENV,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": str(settings.redis_url),
+        "BIJLI_GATEWAY_SECRET": secrets["BIJLI_GATEWAY_SECRET"],
+        "ACTIONS_TOKEN": secrets["ACTIONS_TOKEN"],
+    }
+    endpoints = _write_endpoints(tmp_path, actions_port, secrets["ACTIONS_TOKEN"])
     rasa = f"http://127.0.0.1:{rasa_port}"
     with (
         running(
@@ -262,6 +273,8 @@ def test_conversation_stories_happen_for_real(
                 RASA,
                 "run",
                 "--enable-api",
+                "--auth-token",
+                secrets["API"],
                 "--model",
                 str(trained),
                 "--endpoints",
@@ -273,25 +286,27 @@ def test_conversation_stories_happen_for_real(
             ],
             env=env,
             log_dir=tmp_path,
-            ready_url=f"{rasa}/status",
+            ready_url=f"{rasa}/",
             timeout=300,
         ),
     ):
         mismatches = []
         for number, story in enumerate(_stories()):
-            sender = f"replay-{number}"
+            # Through the gateway's signed channel, from a mobile no account is registered to.
+            mobile = f"+91700000{number:04d}"
             expected = _expected_turns(story)
             for text, _ in expected:
+                message = signing.new_message("whatsapp", mobile, "consumer", text)
+                body, headers = signing.signed_request(secrets["BIJLI_GATEWAY_SECRET"], message)
                 reply = requests.post(
-                    f"{rasa}/webhooks/rest/webhook",
-                    json={"sender": sender, "message": text},
-                    timeout=60,
+                    rasa + signing.WEBHOOK_PATH, data=body, headers=headers, timeout=60
                 )
-                reply.raise_for_status()
-                assert reply.json(), f"no reply to {text!r} in {story['story']!r}"
-            events = requests.get(f"{rasa}/conversations/{sender}/tracker", timeout=30).json()[
-                "events"
-            ]
+                assert reply.status_code == 200, (story["story"], text, reply.text)
+            events = requests.get(
+                f"{rasa}/conversations/whatsapp:{mobile}/tracker",
+                params={"token": secrets["API"]},
+                timeout=30,
+            ).json()["events"]
             slots = {item[1] for _, items in expected for item in items if item[0] == "slot"}
             live = _live_turns(events, slots)
             assert len(live) == len(expected), story["story"]

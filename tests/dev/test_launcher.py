@@ -47,7 +47,8 @@ def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
     try:
         urls = {
             "web": f"http://127.0.0.1:{ports['web']}/healthz",
-            "rasa": f"http://127.0.0.1:{ports['rasa']}/status",
+            # Rasa's root route; its HTTP API is off without RASA_AUTH_TOKEN.
+            "rasa": f"http://127.0.0.1:{ports['rasa']}/",
             "actions": f"http://127.0.0.1:{ports['actions']}/health",
         }
         up: dict[str, int] = {}
