@@ -143,7 +143,10 @@ def run(demo_consumers: int, no_demo: bool) -> None:
     """Start every Procfile process on the embedded defaults, and print the URLs to open."""
     from bot.dev import launcher
 
-    sys.exit(launcher.run_all(demo_consumers=0 if no_demo else demo_consumers))
+    try:
+        sys.exit(launcher.run_all(demo_consumers=0 if no_demo else demo_consumers))
+    except settings_mod.SecretMissing as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- gateway

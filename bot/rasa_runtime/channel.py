@@ -6,7 +6,8 @@ answers:
 - 200 and Rasa's messages (the REST channel's list) when the turn ran and said something;
 - 401 ``{"error": "unsigned" | "bad_signature" | "stale" | "replayed"}``: not from the gateway,
   or a signed request seen before or signed too long ago;
-- 400 ``{"error": "bad_message", "field": …}``: signed, but not a message;
+- 400 ``{"error": "bad_message", "field": …}``: signed, but not a message; 413 for a body far
+  larger than any message;
 - 500 ``{"error": "action_failed" | "store_failed" | "turn_failed" | "empty_answer", …}``: the
   turn went wrong. Rasa itself logs a failed custom action, or a tracker store error, and
   carries on with an HTTP 200; the worker must retry such a turn instead of taking it for an
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: How a tracker store failure is named in a turn's failures.
 TRACKER_STORE_FAILURE = "tracker_store"
+#: Largest body worth checking a signature on (a message is at most a few kB).
+MAX_BODY_BYTES = 64 * 1024
 #: Redis key remembering a nonce for as long as a request carrying it could be fresh.
 NONCE_KEY = "bijli:gateway:nonce:{nonce}"
 
@@ -152,6 +155,8 @@ class GatewayInput(InputChannel):
         signature = request.headers.get(signing.SIGNATURE_HEADER)
         if not signature:
             return _refuse(request, 401, "unsigned")
+        if len(body) > MAX_BODY_BYTES:
+            return _refuse(request, 413, "too_large")
         if not signing.signature_matches(self.secret, body, signature):
             return _refuse(request, 401, "bad_signature")
         try:

@@ -165,6 +165,12 @@ def test_an_unsigned_or_forged_request_is_refused(stack: Stack, victim: str, att
     assert _user_turns(stack, victim) == before, "nothing reached the victim's conversation"
 
 
+def test_a_huge_body_is_refused_before_its_signature_is_checked(stack: Stack) -> None:
+    body = b'{"text": "' + b"x" * 200_000 + b'"}'
+    response = _post(stack, body, {signing.SIGNATURE_HEADER: "sha256=" + "0" * 64})
+    assert response.status_code == 413 and response.json() == {"error": "too_large"}
+
+
 def test_identity_claimed_beside_the_signed_sender_is_ignored(stack: Stack, victim: str) -> None:
     """Even signed, a sender id, a mobile in metadata or a vouch in the body name nobody."""
     claims = {
