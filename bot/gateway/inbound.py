@@ -234,10 +234,10 @@ def ask_rasa(
         )
     except requests.RequestException as exc:
         raise RasaUnavailable(f"Rasa unreachable: {type(exc).__name__}") from exc
-    if response.status_code == 500 and _error_of(response):
-        raise RasaTurnFailed(f"Rasa's turn failed: {_error_of(response)}")
     if response.status_code != 200:
         error = _error_of(response)
+        if response.status_code == 500 and error:
+            raise RasaTurnFailed(f"Rasa's turn failed: {error}")
         raise RasaUnavailable(
             f"Rasa answered HTTP {response.status_code}" + (f": {error}" if error else "")
         )
