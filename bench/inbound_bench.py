@@ -419,7 +419,7 @@ def main() -> None:
         f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end: other work on "
         "the machine shares the cores, so compare figures only within one run.",
         "",
-        f"- Rasa alone (REST webhook, {args.rasa_concurrency} concurrent senders): "
+        f"- Rasa alone (signed gateway channel, {args.rasa_concurrency} concurrent senders): "
         f"**{rasa_rps:.1f} replies/s**",
         "- Whole path, best sustained rate with nothing left unanswered: "
         f"**{best['throughput']:.1f} "
