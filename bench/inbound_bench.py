@@ -3,8 +3,9 @@
 Starts the stack on this machine (embedded Redis, SQLite, the fake Twilio, the action server,
 Rasa on the trained model, N RQ workers, gunicorn), then:
 
-1. Rasa alone: C concurrent senders post to Rasa's REST webhook, each sending its next message as
-   soon as the previous reply arrives; replies/s is the ceiling the gateway is measured against.
+1. Rasa alone: C concurrent senders post signed messages to Rasa's gateway channel, as the worker
+   does, each sending its next message as soon as the previous reply arrives; replies/s is the
+   ceiling the gateway is measured against.
 2. The whole path: signed webhooks are sent open-loop at rising rates (messages/s), each from its
    own sender; a message counts as answered when the fake Twilio receives its first reply.
    Reported per rate: answered/s sustained, webhook→outbound-send p50/p95, and the webhook's HTTP
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from bot import migrations  # noqa: E402
+from bot import migrations, signing  # noqa: E402
 from bot import settings as settings_mod  # noqa: E402
 from bot.dev.embedded_redis import EmbeddedRedis  # noqa: E402
 from bot.rasa_runtime import training as model  # noqa: E402
@@ -127,11 +128,11 @@ def signed_form(
     return form, RequestValidator(cfg.twilio_auth_token).compute_signature(url, form)
 
 
-async def rasa_only(rasa: str, total: int, concurrency: int, tag: str) -> float:
+async def rasa_only(cfg: settings_mod.Settings, total: int, concurrency: int, tag: str) -> float:
     """Replies/s of Rasa alone, closed loop with ``concurrency`` clients.
 
     Each message comes from a new sender with the same mix as the whole-path run, so that both
-    ask Rasa the same work (a fresh conversation per message).
+    ask Rasa the same work (a fresh conversation per message), signed as the worker signs it.
     """
     done = 0
     silent = 0
@@ -142,11 +143,12 @@ async def rasa_only(rasa: str, total: int, concurrency: int, tag: str) -> float:
         while done < total:
             n = done
             done += 1
-            payload = {
-                "sender": f"whatsapp:+9195{tag}{n:06d}",
-                "message": MESSAGES[n % len(MESSAGES)],
-            }
-            async with session.post(f"{rasa}/webhooks/rest/webhook", json=payload) as resp:
+            message = signing.new_message(
+                "whatsapp", f"+9195{tag}{n:06d}", "consumer", MESSAGES[n % len(MESSAGES)]
+            )
+            body, headers = signing.signed_request(cfg.gateway_signing_secret, message)
+            url = cfg.rasa_url + signing.WEBHOOK_PATH
+            async with session.post(url, data=body, headers=headers) as resp:
                 if resp.status != 200 or not await resp.json():
                     silent += 1
 
@@ -155,7 +157,7 @@ async def rasa_only(rasa: str, total: int, concurrency: int, tag: str) -> float:
         await asyncio.gather(*(sender(i, session) for i in range(concurrency)))
     elapsed = time.monotonic() - start
     if silent:
-        # An unreachable action server makes Rasa fast and useless: say so.
+        # A failed turn (e.g. an unreachable action server) is fast and useless: say so.
         print(f"  warning: {silent}/{total} Rasa answers were errors or empty", flush=True)
     return total / elapsed
 
@@ -324,7 +326,7 @@ def main() -> None:
         t0 = time.monotonic()
         # As the Procfile runs it: the cached model, Redis stores, bot/rasa_runtime/speedups.py.
         rasa_argv = [bijli, "rasa-server"]
-        rasa_ready = f"{env['RASA_URL']}/status"
+        rasa_ready = f"{env['RASA_URL']}/"  # Rasa's open root route
         procs["rasa"] = stack.enter_context(
             process("rasa", rasa_argv, env, logs, rasa_ready, timeout=600)
         )
@@ -352,11 +354,9 @@ def main() -> None:
         )
         fake, web = env["TWILIO_API_BASE_URL"], env["PUBLIC_BASE_URL"]
 
-        asyncio.run(rasa_only(env["RASA_URL"], 40, 2, "98"))  # warm-up
+        asyncio.run(rasa_only(cfg, 40, 2, "98"))  # warm-up
         before = cpu_by_group(procs)
-        rasa_rps = asyncio.run(
-            rasa_only(env["RASA_URL"], args.rasa_messages, args.rasa_concurrency, "97")
-        )
+        rasa_rps = asyncio.run(rasa_only(cfg, args.rasa_messages, args.rasa_concurrency, "97"))
         rasa_cpu = _per_message(before, cpu_by_group(procs), args.rasa_messages)
         print(
             f"Rasa alone: {rasa_rps:.1f} replies/s at concurrency {args.rasa_concurrency}",
@@ -419,7 +419,7 @@ def main() -> None:
         f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end: other work on "
         "the machine shares the cores, so compare figures only within one run.",
         "",
-        f"- Rasa alone (REST webhook, {args.rasa_concurrency} concurrent senders): "
+        f"- Rasa alone (signed gateway channel, {args.rasa_concurrency} concurrent senders): "
         f"**{rasa_rps:.1f} replies/s**",
         "- Whole path, best sustained rate with nothing left unanswered: "
         f"**{best['throughput']:.1f} "

@@ -1,16 +1,17 @@
 """Rasa speed: parse latency, whole-reply time and model load, ours beside a stock `rasa init` bot.
 
-Both assistants are served the same way (`rasa run --enable-api`, REST channel) on this machine in
-the same run, and driven by the same load generator: C concurrent senders, each sending its next
-message as soon as the previous reply arrives. Rounds alternate between the two servers so that
-the machine's noise falls on both; the figures printed are medians over rounds. Each request
-opens its own connection, for both servers, as the gateway's jobs do.
+Both assistants are served on this machine in the same run and driven by the same load
+generator: C concurrent senders, each sending its next message as soon as the previous reply
+arrives. Rounds alternate between the two servers so that the machine's noise falls on both; the
+figures printed are medians over rounds. Each request opens its own connection, for both
+servers, as the gateway's jobs do.
 
-Our bot gets what the gateway posts (bot/gateway/inbound.py): sender "whatsapp:+91…" and
-metadata with the channel, role and mobile. ``--registered`` of the senders write from a mobile
-registered to one account, as most consumers do; the others are unknown numbers, so account
-questions go through the account form (ask for the number, look it up). ``--registered 0`` is
-the hardest mix.
+The stock bot runs as Rasa ships it (`rasa run --enable-api`, the REST channel). Ours runs as the
+Procfile runs it (`bijli rasa-server`: the gateway's signed channel, the API behind a token) and
+gets what the worker posts (bot/gateway/inbound.py): a body signed with the gateway secret naming
+the channel, mobile and role. ``--registered`` of the senders write from a mobile registered to
+one account, as most consumers do; the others are unknown numbers, so account questions go
+through the account form (ask for the number, look it up). ``--registered 0`` is the hardest mix.
 
     python bench/rasa_bench.py [--rounds 3] [--messages 300] [--concurrency 10] [--registered 7]
 
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -31,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import migrations  # noqa: E402
+from bot import migrations, signing  # noqa: E402
 from bot.dev.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from bot.rasa_runtime import training as model  # noqa: E402
 from bot.rasa_runtime.environment import rasa_env  # noqa: E402
@@ -136,43 +140,67 @@ def registered_mobiles(database_url: str, count: int) -> list[str]:
         return list(session.scalars(query))
 
 
-def gateway_senders(mobiles: list[str], concurrency: int, rnd: int) -> list[dict[str, object]]:
-    """Sender id and metadata as the gateway posts them; unregistered numbers after ``mobiles``."""
+def gateway_senders(mobiles: list[str], concurrency: int, rnd: int) -> list[tuple[str, str]]:
+    """(channel, mobile) of each sender; unregistered numbers after ``mobiles``."""
     senders = []
     for index in range(concurrency):
         # Unknown numbers, new each round: no demo mobile starts with +91 7000.
         mobile = mobiles[index] if index < len(mobiles) else f"+917000{rnd:02d}{index:04d}"
-        channel = "whatsapp" if index % 2 == 0 else "sms"
-        senders.append(
-            {
-                "sender": f"{channel}:{mobile}",
-                "metadata": {"channel": channel, "role": "consumer", "mobile": mobile},
-            }
-        )
+        senders.append(("whatsapp" if index % 2 == 0 else "sms", mobile))
     return senders
 
 
+@dataclass(frozen=True)
+class Target:
+    """A Rasa server and how to talk to it: the stock REST channel, or ours, signed."""
+
+    base: str
+    #: BIJLI_GATEWAY_SECRET for our server; None for the stock bot's REST channel.
+    secret: str | None = None
+    #: RASA_AUTH_TOKEN of its HTTP API (our server's API wants it).
+    api_token: str | None = None
+
+    def webhook(
+        self, index: int, text: str, tag: str, senders: list[tuple[str, str]] | None
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """(url, body, headers) of one message from sender ``index``."""
+        if self.secret is None:
+            body = json.dumps({"sender": f"bench-{tag}-{index}", "message": text}).encode()
+            return f"{self.base}/webhooks/rest/webhook", body, {"Content-Type": "application/json"}
+        channel, mobile = senders[index] if senders else ("whatsapp", f"+917999{index:06d}")
+        message = signing.new_message(channel, mobile, "consumer", text)
+        body, headers = signing.signed_request(self.secret, message)
+        return self.base + signing.WEBHOOK_PATH, body, headers
+
+    def parse(self, text: str) -> tuple[str, bytes, dict[str, str]]:
+        """(url, body, headers) of one /model/parse call."""
+        query = f"?token={self.api_token}" if self.api_token else ""
+        body = json.dumps({"text": text}).encode()
+        return f"{self.base}/model/parse{query}", body, {"Content-Type": "application/json"}
+
+
 async def _drive(
-    base: str,
-    path: str,
+    target: Target,
+    what: str,
     messages: list[str],
     total: int,
     concurrency: int,
     tag: str,
-    senders: list[dict[str, object]] | None = None,
+    senders: list[tuple[str, str]] | None = None,
 ) -> dict[str, float]:
     latencies: list[float] = []
     counter = iter(range(total))
 
     async def sender(index: int, session: aiohttp.ClientSession) -> None:
         turn = 0
-        who = senders[index] if senders else {"sender": f"bench-{tag}-{index}"}
         for _ in counter:
             text = messages[(index + turn) % len(messages)]
             turn += 1
-            body = {**who, "message": text} if path.startswith("/webhooks") else {"text": text}
+            url, body, headers = (
+                target.parse(text) if what == "parse" else target.webhook(index, text, tag, senders)
+            )
             t0 = time.perf_counter()
-            async with session.post(base + path, json=body) as resp:
+            async with session.post(url, data=body, headers=headers) as resp:
                 await resp.read()
                 resp.raise_for_status()
             latencies.append(time.perf_counter() - t0)
@@ -196,7 +224,8 @@ async def _drive(
 def drive(*args: Any, **kwargs: Any) -> dict[str, float]:
     """Send ``total`` requests with ``concurrency`` senders; return replies/s, p50, p95 (s).
 
-    The arguments are ``_drive``'s: base, path, messages, total, concurrency, tag, senders.
+    The arguments are ``_drive``'s: target, "webhook" or "parse", messages, total, concurrency,
+    tag, senders.
     """
     return asyncio.run(_drive(*args, **kwargs))
 
@@ -233,7 +262,15 @@ def main() -> None:
         migrations.upgrade(database_url)
         from bot.dev.launcher import load_demo_data
 
-        cfg = load({"DATABASE_URL": database_url, "REDIS_URL": redis_server.url})
+        secret, api_token = secrets.token_hex(32), secrets.token_hex(16)
+        env_common = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_server.url,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "BIJLI_GATEWAY_SECRET": secret,
+            "ACTIONS_TOKEN": secrets.token_hex(16),
+        }
+        cfg = load(env_common)
         load_demo_data(cfg, 2000)
         mobiles = registered_mobiles(database_url, min(args.registered, args.concurrency))
         print(
@@ -242,17 +279,13 @@ def main() -> None:
             flush=True,
         )
         action_port = free_port()
-        env_common = {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_server.url,
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
         actions_argv = [str(BIN / "bijli"), "actions-server", "--port", str(action_port)]
         with serve("actions", actions_argv, env_common, f"http://127.0.0.1:{action_port}/health"):
             for rnd in range(1, args.rounds + 1):
                 for which in ("stock", "ours"):
                     port = free_port()
                     base = f"http://127.0.0.1:{port}"
+                    target = Target(base)
                     if which == "stock":
                         argv = [str(BIN / "rasa"), "run", "--enable-api", "-m", str(stock)]
                         argv += ["--port", str(port)]
@@ -266,9 +299,11 @@ def main() -> None:
                             **env_common,
                             **rasa_env(cfg),
                             "RASA_PORT": str(port),
+                            "RASA_AUTH_TOKEN": api_token,
                             "SANIC_WORKERS": str(args.sanic_workers),
                             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
                         }
+                        target = Target(base, secret=secret, api_token=api_token)
                         cwd = ROOT
                         messages = OUR_MESSAGES
                     if which == "ours":
@@ -278,15 +313,15 @@ def main() -> None:
                         for key in conn.scan_iter("bijli:tracker:*"):
                             conn.delete(key)
                         conn.close()
-                    with serve(which, argv, env, base + "/status", cwd) as load_s:
+                    with serve(which, argv, env, base + "/", cwd) as load_s:
                         record(which, "load_s", load_s)
                         # Warm-up: first calls build TensorFlow graphs.
-                        drive(base, "/webhooks/rest/webhook", messages, 20, 2, f"warm{rnd}")
-                        parse = drive(base, "/model/parse", messages, args.messages, 10, "p")
+                        drive(target, "webhook", messages, 20, 2, f"warm{rnd}")
+                        parse = drive(target, "parse", messages, args.messages, 10, "p")
                         tag = f"r{rnd}"
                         reply = drive(
-                            base,
-                            "/webhooks/rest/webhook",
+                            target,
+                            "webhook",
                             messages,
                             args.messages,
                             args.concurrency,

@@ -101,7 +101,7 @@ def rasa_server(rasa_args: tuple[str, ...]) -> None:
 
     try:
         sys.exit(server.run_rasa_server(settings_mod.load(), rasa_args))
-    except server.ModelMissing as exc:
+    except (server.ModelMissing, settings_mod.SecretMissing) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -112,7 +112,10 @@ def actions_server(port: int | None) -> None:
     from bot.rasa_runtime import server
 
     cfg = settings_mod.load()
-    sys.exit(server.run_action_server(cfg.with_overrides(actions_port=port) if port else cfg))
+    try:
+        sys.exit(server.run_action_server(cfg.with_overrides(actions_port=port) if port else cfg))
+    except settings_mod.SecretMissing as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("worker")
@@ -126,6 +129,10 @@ def worker(burst: bool) -> None:
     cfg = settings_mod.load()
     if not cfg.redis_url:
         raise click.ClickException("REDIS_URL is not set (`bijli run` starts an embedded Redis)")
+    try:
+        _ = cfg.gateway_signing_secret  # the worker signs what it passes to Rasa
+    except settings_mod.SecretMissing as exc:
+        raise click.ClickException(str(exc)) from None
     run_worker(cfg, burst=burst)
 
 
@@ -136,7 +143,10 @@ def run(demo_consumers: int, no_demo: bool) -> None:
     """Start every Procfile process on the embedded defaults, and print the URLs to open."""
     from bot.dev import launcher
 
-    sys.exit(launcher.run_all(demo_consumers=0 if no_demo else demo_consumers))
+    try:
+        sys.exit(launcher.run_all(demo_consumers=0 if no_demo else demo_consumers))
+    except settings_mod.SecretMissing as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- gateway

@@ -14,6 +14,10 @@ from urllib.parse import urlsplit
 #: Twilio's development placeholders; when these are in use the local fake Twilio is the target.
 DEV_ACCOUNT_SID = "AC00000000000000000000000000000000"
 DEV_AUTH_TOKEN = "dev-auth-token-not-secret"
+#: Development secrets between the gateway, Rasa and the action server: used only while Twilio's
+#: development credentials are (a real deployment must set its own, or nothing starts).
+DEV_GATEWAY_SECRET = "dev-gateway-secret-not-secret"
+DEV_ACTIONS_TOKEN = "dev-actions-token-not-secret"
 
 #: Project root (the directory holding ``pyproject.toml``).
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Sanic workers per ``bijli rasa-server`` (bench/RASA_RESULTS.md).
 DEFAULT_SANIC_WORKERS = 2
+
+
+class SecretMissing(RuntimeError):
+    """A secret that real Twilio credentials require is unset; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +61,46 @@ class Settings:
     fake_twilio_port: int = 8025
     #: Virtualenvs and trained models, shared by clones.
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "bijli")
+    #: Interface ``bijli rasa-server`` listens on.
+    rasa_host: str = "127.0.0.1"
+    #: Token of Rasa's HTTP API (``--auth-token``); unset, the API is off.
+    rasa_auth_token: str | None = None
+    #: Interface ``bijli actions-server`` listens on.
+    actions_host: str = "127.0.0.1"
+    #: BIJLI_GATEWAY_SECRET as set (see :attr:`gateway_signing_secret`).
+    gateway_secret: str | None = None
+    #: ACTIONS_TOKEN as set (see :attr:`actions_server_token`).
+    actions_token: str | None = None
 
     @property
     def twilio_is_dev(self) -> bool:
         """True when no real Twilio credentials are configured."""
         return self.twilio_account_sid == DEV_ACCOUNT_SID
+
+    @property
+    def gateway_signing_secret(self) -> str:
+        """The key of the gateway's HMAC on what it tells Rasa; :class:`SecretMissing` if unset.
+
+        The development secret stands in only while Twilio's development credentials are in use.
+        """
+        return self._secret(self.gateway_secret, DEV_GATEWAY_SECRET, "BIJLI_GATEWAY_SECRET")
+
+    @property
+    def actions_server_token(self) -> str:
+        """The token Rasa shows the action server; :class:`SecretMissing` if unset."""
+        return self._secret(self.actions_token, DEV_ACTIONS_TOKEN, "ACTIONS_TOKEN")
+
+    def check_secrets(self) -> None:
+        """Raise :class:`SecretMissing` for a secret between the processes that is not set."""
+        # Reading each property is the check.
+        _ = (self.gateway_signing_secret, self.actions_server_token)
+
+    def _secret(self, value: str | None, dev_value: str, variable: str) -> str:
+        if value:
+            return value
+        if self.twilio_is_dev:
+            return dev_value
+        raise SecretMissing(f"{variable} is not set: it is required with real Twilio credentials")
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some fields replaced (used by tests and the launcher)."""
@@ -90,4 +133,9 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         sanic_workers=int(env.get("SANIC_WORKERS") or DEFAULT_SANIC_WORKERS),
         fake_twilio_port=int(env.get("FAKE_TWILIO_PORT") or 8025),
         cache_dir=Path(env.get("BIJLI_CACHE_DIR") or Path.home() / ".cache" / "bijli"),
+        rasa_host=env.get("RASA_HOST") or "127.0.0.1",
+        rasa_auth_token=env.get("RASA_AUTH_TOKEN") or None,
+        actions_host=env.get("ACTIONS_HOST") or "127.0.0.1",
+        gateway_secret=env.get("BIJLI_GATEWAY_SECRET") or None,
+        actions_token=env.get("ACTIONS_TOKEN") or None,
     )

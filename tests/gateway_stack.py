@@ -2,8 +2,8 @@
 
 Twilio is the fake (``bot.dev.fake_twilio``) reached by the real ``twilio`` client; Redis and the
 database are the real ones from the top-level conftest. Rasa is replaced here by a small local
-HTTP server speaking its REST channel, so these tests run in seconds; ``tests/e2e`` runs the
-real Rasa.
+HTTP server speaking the gateway channel's protocol, so these tests run in seconds;
+``tests/e2e`` runs the real Rasa (tests/e2e/test_trust_boundary.py holds the channel to it).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from bot import create_app, queues
+from bot import create_app, queues, signing
 from bot import settings as settings_mod
 from bot.dev import fake_twilio
 from bot.dev.embedded_redis import free_port
@@ -52,16 +52,24 @@ class ServerThread:
 
 @dataclass
 class StubRasa:
-    """Rasa's REST webhook, scripted: ``echo: <text>`` by default; see ``answer``."""
+    """Rasa behind its gateway channel (bot/rasa_runtime/channel.py), with scripted answers.
 
+    It checks requests as the channel does (signature, freshness, one use per nonce, the body's
+    fields) and fails as the channel does: 401/400 for what it refuses, and 500 with the reason
+    for a turn whose action failed (``fail_next``) or that said nothing ("silence"). It answers
+    ``echo: <text>`` by default; see ``answer``.
+    """
+
+    secret: str = settings_mod.DEV_GATEWAY_SECRET
     requests: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
     fail_next: int = 0
     delays: dict[str, float] = field(default_factory=dict)
+    nonces: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
-        text = payload.get("message", "")
-        sender = payload.get("sender", "")
+    def answer(self, message: signing.GatewayMessage) -> list[dict[str, Any]]:
+        text, sender = message.text, message.sender_id
         if text == "image please":
             return [
                 {"recipient_id": sender, "text": "Scan this QR to pay"},
@@ -81,27 +89,66 @@ class StubRasa:
             return []
         return [{"recipient_id": sender, "text": f"echo: {text}"}]
 
+    def check(self, request: Request) -> tuple[signing.GatewayMessage | None, Response | None]:
+        """The message, or the response the channel gives a request it refuses."""
+        body = request.get_data()
+        signature = request.headers.get(signing.SIGNATURE_HEADER)
+        error, status, message = "", 401, None
+        if not signature:
+            error = "unsigned"
+        elif not signing.signature_matches(self.secret, body, signature):
+            error = "bad_signature"
+        else:
+            try:
+                message = signing.GatewayMessage.from_body(body)
+            except signing.BadMessage:
+                error, status = "bad_message", 400
+            else:
+                if not message.is_fresh():
+                    error = "stale"
+                elif message.nonce in self.nonces:
+                    error = "replayed"
+        if error:
+            with self.lock:
+                self.refused.append(error)
+            return None, _json({"error": error}, status)
+        assert message is not None
+        with self.lock:
+            self.nonces.add(message.nonce)
+        return message, None
+
     def __call__(self, environ: Any, start_response: Any) -> Any:
         request = Request(environ)
-        if request.path != "/webhooks/rest/webhook":
+        if request.path != signing.WEBHOOK_PATH or request.method != "POST":
             return Response("not found", status=404)(environ, start_response)
-        payload = json.loads(request.get_data(as_text=True) or "{}")
+        message, refusal = self.check(request)
+        if refusal is not None:
+            return refusal(environ, start_response)
+        assert message is not None
         with self.lock:
-            self.requests.append(payload)
+            self.requests.append(asdict(message))
             failing = self.fail_next > 0
             if failing:
                 self.fail_next -= 1
         if failing:
-            return Response("rasa is down", status=500)(environ, start_response)
-        delay = self.delays.get(payload.get("message", ""), 0.0)
+            # What the channel answers when the action server is down.
+            failure = {"error": "action_failed", "failures": ["action_answer: RasaException"]}
+            return _json(failure, 500)(environ, start_response)
+        delay = self.delays.get(message.text, 0.0)
         if delay:
             time.sleep(delay)
-        body = json.dumps(self.answer(payload), ensure_ascii=False)
-        return Response(body, mimetype="application/json")(environ, start_response)
+        answer = self.answer(message)
+        if not answer:
+            return _json({"error": "empty_answer"}, 500)(environ, start_response)
+        return _json(answer, 200)(environ, start_response)
 
     def messages(self) -> list[str]:
         with self.lock:
-            return [r["message"] for r in self.requests]
+            return [r["text"] for r in self.requests]
+
+
+def _json(value: Any, status: int) -> Response:
+    return Response(json.dumps(value, ensure_ascii=False), status, mimetype="application/json")
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +163,7 @@ def stub_rasa(stub_rasa_server: tuple[StubRasa, str]) -> StubRasa:
     stub, _ = stub_rasa_server
     with stub.lock:
         stub.requests.clear()
+        stub.refused.clear()
         stub.fail_next = 0
         stub.delays.clear()
     return stub
@@ -196,6 +244,7 @@ def gw_settings(
         "TWILIO_AUTH_TOKEN",
         "TWILIO_SMS_FROM",
         "TWILIO_WHATSAPP_FROM",
+        "BIJLI_GATEWAY_SECRET",  # the stub Rasa holds the development one
     ):
         monkeypatch.delenv(key, raising=False)
     # Retries without waiting, so a burst worker runs them at once.

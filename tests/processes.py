@@ -7,6 +7,7 @@ and stops it on exit, printing the log tail when it failed to come up.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -33,16 +34,23 @@ def stack_env(
     """Free ports and the environment for a whole local stack under ``root``.
 
     Web, fake Twilio, Rasa and the action server each get a free port; every process of the
-    stack reads the same variables (the e2e tests and bench/inbound_bench.py share this).
+    stack reads the same variables (the e2e tests and bench/inbound_bench.py share this). The
+    secrets between the processes are fresh ones, not the development defaults, and Rasa's
+    HTTP API is on behind its token (the attacker tests show what it refuses without).
     """
     ports = {name: free_port() for name in ("web", "fake", "rasa", "actions")}
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "RASA_URL": f"http://127.0.0.1:{ports['rasa']}",
+        "RASA_HOST": "127.0.0.1",
         "RASA_PORT": str(ports["rasa"]),
+        "RASA_AUTH_TOKEN": secrets.token_hex(16),
+        "ACTIONS_HOST": "127.0.0.1",
         "ACTIONS_PORT": str(ports["actions"]),
+        "ACTIONS_TOKEN": secrets.token_hex(16),
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports['actions']}/webhook",
+        "BIJLI_GATEWAY_SECRET": secrets.token_hex(32),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['web']}",
         "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports['fake']}",
         "BIJLI_VAR_DIR": str(root / "var"),

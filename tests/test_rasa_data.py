@@ -15,6 +15,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ import requests
 import yaml
 from sqlalchemy.engine import Engine
 
-from bot import store
+from bot import signing, store
 from bot.actions import guard
 from bot.rasa_runtime import training as model
 from bot.settings import ROOT, Settings
@@ -99,10 +100,13 @@ def _trained_model() -> Path:
     return path
 
 
-def _write_endpoints(tmp_path: Path, actions_port: int) -> Path:
+def _write_endpoints(tmp_path: Path, actions_port: int, token: str = "") -> Path:
     # No tracker or lock store: in memory is what a test needs.
     endpoints = tmp_path / "endpoints.yml"
-    endpoints.write_text(f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n")
+    endpoints.write_text(
+        f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
+        + (f"  token: {token}\n" if token else "")
+    )
     return endpoints
 
 
@@ -248,8 +252,15 @@ def test_conversation_stories_happen_for_real(
     trained = _trained_model()
     _load_demo_data(engine)
     actions_port, rasa_port = free_port(), free_port()
-    env = {**ENV, "DATABASE_URL": settings.database_url, "REDIS_URL": str(settings.redis_url)}
-    endpoints = _write_endpoints(tmp_path, actions_port)
+    secrets = {name: token_hex(16) for name in ("BIJLI_GATEWAY_SECRET", "ACTIONS_TOKEN", "API")}
+    env = {
+        **ENV,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": str(settings.redis_url),
+        "BIJLI_GATEWAY_SECRET": secrets["BIJLI_GATEWAY_SECRET"],
+        "ACTIONS_TOKEN": secrets["ACTIONS_TOKEN"],
+    }
+    endpoints = _write_endpoints(tmp_path, actions_port, secrets["ACTIONS_TOKEN"])
     rasa = f"http://127.0.0.1:{rasa_port}"
     with (
         running(
@@ -265,6 +276,8 @@ def test_conversation_stories_happen_for_real(
                 RASA,
                 "run",
                 "--enable-api",
+                "--auth-token",
+                secrets["API"],
                 "--model",
                 str(trained),
                 "--endpoints",
@@ -276,25 +289,27 @@ def test_conversation_stories_happen_for_real(
             ],
             env=env,
             log_dir=tmp_path,
-            ready_url=f"{rasa}/status",
+            ready_url=f"{rasa}/",
             timeout=300,
         ),
     ):
         mismatches = []
         for number, story in enumerate(_stories()):
-            sender = f"replay-{number}"
+            # Through the gateway's signed channel, from a mobile no account is registered to.
+            mobile = f"+91700000{number:04d}"
             expected = _expected_turns(story)
             for text, _ in expected:
+                message = signing.new_message("whatsapp", mobile, "consumer", text)
+                body, headers = signing.signed_request(secrets["BIJLI_GATEWAY_SECRET"], message)
                 reply = requests.post(
-                    f"{rasa}/webhooks/rest/webhook",
-                    json={"sender": sender, "message": text},
-                    timeout=60,
+                    rasa + signing.WEBHOOK_PATH, data=body, headers=headers, timeout=60
                 )
-                reply.raise_for_status()
-                assert reply.json(), f"no reply to {text!r} in {story['story']!r}"
-            events = requests.get(f"{rasa}/conversations/{sender}/tracker", timeout=30).json()[
-                "events"
-            ]
+                assert reply.status_code == 200, (story["story"], text, reply.text)
+            events = requests.get(
+                f"{rasa}/conversations/whatsapp:{mobile}/tracker",
+                params={"token": secrets["API"]},
+                timeout=30,
+            ).json()["events"]
             slots = {item[1] for _, items in expected for item in items if item[0] == "slot"}
             live = _live_turns(events, slots)
             assert len(live) == len(expected), story["story"]
@@ -310,22 +325,27 @@ def test_conversation_stories_happen_for_real(
 
 
 class _LiveBot:
-    """A conversation client for a live Rasa server (REST channel and tracker API)."""
+    """A conversation client for a live Rasa server: the gateway's signed channel, the API."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, secret: str, api_token: str) -> None:
         self.url = url
+        self.secret = secret
+        self.params = {"token": api_token}
 
     def say(self, sender: str, text: str) -> None:
+        channel, _, mobile = sender.partition(":")
+        message = signing.new_message(channel, mobile, "consumer", text)
+        body, headers = signing.signed_request(self.secret, message)
         reply = requests.post(
-            f"{self.url}/webhooks/rest/webhook",
-            json={"sender": sender, "message": text},
-            timeout=60,
+            self.url + signing.WEBHOOK_PATH, data=body, headers=headers, timeout=60
         )
         reply.raise_for_status()
         assert reply.json(), f"no reply to {text!r}"
 
     def tracker(self, sender: str) -> dict[str, Any]:
-        got = requests.get(f"{self.url}/conversations/{sender}/tracker", timeout=30)
+        got = requests.get(
+            f"{self.url}/conversations/{sender}/tracker", params=self.params, timeout=30
+        )
         got.raise_for_status()
         return dict(got.json())
 
@@ -334,7 +354,10 @@ class _LiveBot:
 
     def replace_events(self, sender: str, events: list[dict[str, Any]]) -> None:
         requests.put(
-            f"{self.url}/conversations/{sender}/tracker/events", json=events, timeout=30
+            f"{self.url}/conversations/{sender}/tracker/events",
+            json=events,
+            params=self.params,
+            timeout=30,
         ).raise_for_status()
 
 
@@ -344,8 +367,15 @@ def _live_bot(tmp_path: Path, settings: Settings, engine: Engine) -> Iterator[_L
     trained = _trained_model()
     _load_demo_data(engine)
     actions_port, rasa_port = free_port(), free_port()
-    env = {**ENV, "DATABASE_URL": settings.database_url, "REDIS_URL": str(settings.redis_url)}
-    endpoints = _write_endpoints(tmp_path, actions_port)
+    secrets = {name: token_hex(16) for name in ("BIJLI_GATEWAY_SECRET", "ACTIONS_TOKEN", "API")}
+    env = {
+        **ENV,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": str(settings.redis_url),
+        "BIJLI_GATEWAY_SECRET": secrets["BIJLI_GATEWAY_SECRET"],
+        "ACTIONS_TOKEN": secrets["ACTIONS_TOKEN"],
+    }
+    endpoints = _write_endpoints(tmp_path, actions_port, secrets["ACTIONS_TOKEN"])
     rasa = f"http://127.0.0.1:{rasa_port}"
     with (
         running(
@@ -361,6 +391,8 @@ def _live_bot(tmp_path: Path, settings: Settings, engine: Engine) -> Iterator[_L
                 RASA,
                 "run",
                 "--enable-api",
+                "--auth-token",
+                secrets["API"],
                 "--model",
                 str(trained),
                 "--endpoints",
@@ -372,11 +404,11 @@ def _live_bot(tmp_path: Path, settings: Settings, engine: Engine) -> Iterator[_L
             ],
             env=env,
             log_dir=tmp_path,
-            ready_url=f"{rasa}/status",
+            ready_url=f"{rasa}/",
             timeout=300,
         ),
     ):
-        yield _LiveBot(rasa)
+        yield _LiveBot(rasa, secrets["BIJLI_GATEWAY_SECRET"], secrets["API"])
 
 
 def _bot_responses(events: list[dict[str, Any]]) -> list[str]:
@@ -396,26 +428,26 @@ def test_a_question_does_not_outlive_its_session(
     (the domain's session_expiration_time is 60 minutes) through Rasa's own tracker API.
     """
     with _live_bot(tmp_path, settings, engine) as bot:
-        for sender in ("same-session", "next-session"):
+        same, later = "whatsapp:+919811110001", "whatsapp:+919811110002"
+        for sender in (same, later):
             # An unregistered sender asks for a bill; the account form asks for the number.
             bot.say(sender, "bill kitna hai")
             assert _bot_responses(bot.events(sender))[-1] == "utter_ask_account_number"
         # The one who answers within the session gets the bill question answered.
-        bot.say("same-session", "456789")
-        assert _bot_responses(bot.events("same-session"))[-1] == "utter_registered_mobile_only"
+        bot.say(same, "456789")
+        assert _bot_responses(bot.events(same))[-1] == "utter_registered_mobile_only"
 
         two_hours_ago = [
-            {**event, "timestamp": event["timestamp"] - 2 * 3600}
-            for event in bot.events("next-session")
+            {**event, "timestamp": event["timestamp"] - 2 * 3600} for event in bot.events(later)
         ]
-        bot.replace_events("next-session", two_hours_ago)
-        bot.say("next-session", "456789")
-        events = bot.events("next-session")
+        bot.replace_events(later, two_hours_ago)
+        bot.say(later, "456789")
+        events = bot.events(later)
         latest = events[max(i for i, e in enumerate(events) if e["event"] == "session_started") :]
         assert [e["text"] for e in latest if e["event"] == "user"] == ["456789"]
         # The bare number asks its own question (its new number), not the expired bill question.
         assert _bot_responses(latest) == ["utter_new_number_lookup"]
-        slots = bot.tracker("next-session")["slots"]
+        slots = bot.tracker(later)["slots"]
         assert slots["pending_query"] is None and slots["account_number"] == "1234567890"
 
 

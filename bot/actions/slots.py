@@ -1,11 +1,12 @@
 """Slots filled from every user message: reply register, channel, mobile and claimed role.
 
 Rasa runs ``action_validate_slot_mappings`` after each user message, before it predicts what
-to do, so responses already render in the register of the message they answer. The gateway's
-metadata and the sender id ("whatsapp:+9198…") say who wrote; without them (``rasa test``,
-the REST channel used by hand) the sender is simply unregistered. The same action keeps an
-account number only where the text gives one (bot/accounts.py), and clears on a new session's
-first message the question the previous session left waiting (turn.DIALOGUE_SLOTS).
+to do, so responses already render in the register of the message they answer. Channel, mobile
+and role come only from the sender Rasa's gateway channel vouched for (``sender_of``); without
+a vouch (``rasa test``) the sender is simply unregistered. The slots only mirror that: no action
+reads a sender from them. The same action
+keeps an account number only where the text gives one (bot/accounts.py), and clears on a new
+session's first message the question the previous session left waiting (turn.DIALOGUE_SLOTS).
 """
 
 from __future__ import annotations

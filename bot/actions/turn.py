@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import logging
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,13 +13,12 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot import connections, signing
 from bot.accounts import Context, Kind, Reading, normalise_account_number, read_numbers
 from bot.actions.topics import ACCOUNT_TOPICS, TOPIC_BY_INTENT
+from bot.logfmt import kv
 
-#: Channels the gateway talks on; a sender id is "<channel>:<E.164>".
-CHANNELS = ("sms", "whatsapp")
-ROLES = ("consumer", "staff")
-_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+log = logging.getLogger(__name__)
 
 # Slots the dialogue rules branch on; every account action sets them, so rules can tell whether
 # the account form has to ask for a number next.
@@ -32,26 +31,13 @@ REQUESTED_SLOT = "requested_slot"
 DIALOGUE_SLOTS = (PENDING_QUERY, NEEDS_ACCOUNT, REQUESTED_SLOT)
 
 
-def e164_or_none(value: object) -> str | None:
-    """``value`` when it is an E.164 number (``+919876543210``), else None."""
-    if isinstance(value, str) and _E164.match(value.strip()):
-        return value.strip()
-    return None
-
-
-def parse_sender_id(sender_id: str | None) -> tuple[str | None, str | None]:
-    """Channel and mobile from a gateway sender id such as ``whatsapp:+919876543210``."""
-    if not sender_id:
-        return None, None
-    channel, sep, rest = sender_id.partition(":")
-    if sep and channel.lower() in CHANNELS:
-        return channel.lower(), e164_or_none(rest)
-    return None, e164_or_none(sender_id)
-
-
 @dataclass(frozen=True)
 class Sender:
-    """Who wrote: the sender id, and what the gateway told us about them (role unverified)."""
+    """Who wrote: the sender id, and whom Rasa's gateway channel vouched for (else nobody known).
+
+    ``claimed_role`` is the gateway's reading of its staff table; actions that show staff more
+    check the staff table again (bot/actions/resolve.py).
+    """
 
     sender_id: str
     mobile: str | None
@@ -60,22 +46,32 @@ class Sender:
 
     @property
     def key(self) -> str:
-        """What per-sender limits count by: the mobile when known, else the sender id."""
-        return self.mobile or f"id:{self.sender_id}"
+        """What per-sender limits count by: the vouched mobile, else one shared anonymous key.
+
+        Not the sender id: whoever can make up sender ids could otherwise make up fresh limits.
+        """
+        return self.mobile or "anonymous"
 
 
 def sender_of(tracker: Tracker) -> Sender:
-    """The sender of the conversation: sender id first, then message metadata, then slots."""
-    channel, mobile = parse_sender_id(tracker.sender_id)
-    metadata = (tracker.latest_message or {}).get("metadata") or {}
-    mobile = (
-        mobile or e164_or_none(metadata.get("mobile")) or e164_or_none(tracker.get_slot("mobile"))
+    """The sender as the gateway channel vouched for them on the latest message, else anonymous.
+
+    Only the channel's signed vouch counts (bot/signing.py): a sender id, a ``mobile`` or ``role``
+    in metadata, or a slot may have been written by anyone who reached Rasa or this server.
+    """
+    latest = tracker.latest_message or {}
+    metadata = latest.get("metadata")
+    vouched = signing.vouched_sender(
+        connections.settings().gateway_signing_secret,
+        tracker.sender_id,
+        latest.get("message_id"),
+        metadata,
     )
-    if channel is None:
-        meta_channel = metadata.get("channel")
-        channel = meta_channel if meta_channel in CHANNELS else None
-    role = metadata.get("role") if metadata.get("role") in ROLES else tracker.get_slot("role")
-    return Sender(tracker.sender_id, mobile, channel, role)
+    if vouched is None:
+        if isinstance(metadata, dict) and signing.VOUCH_KEY in metadata:
+            log.warning(kv("sender_vouch_refused", conversation_events=len(tracker.events)))
+        return Sender(tracker.sender_id, None, None, None)
+    return Sender(tracker.sender_id, vouched.mobile, vouched.channel, vouched.role)
 
 
 def starts_a_session(tracker: Tracker) -> bool:
@@ -224,8 +220,6 @@ __all__ = [
     "Sender",
     "TopicAction",
     "Turn",
-    "e164_or_none",
-    "parse_sender_id",
     "reading_context",
     "sender_of",
     "starts_a_session",

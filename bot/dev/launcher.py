@@ -76,7 +76,7 @@ def run_all(demo_consumers: int = 2000) -> int:
             "\nBijli Sahayak is starting (Rasa takes a little while to load its model):\n"
             f"  dev console     {web}/console\n"
             f"  health          {web}/healthz\n"
-            f"  Rasa            {cfg.rasa_url}/status\n"
+            f"  Rasa            {cfg.rasa_url}/\n"
             + (
                 f"  fake Twilio     {env['TWILIO_API_BASE_URL']}/sent\n"
                 if "twilio" in processes

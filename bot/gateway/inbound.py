@@ -18,7 +18,7 @@ import redis
 import requests
 from sqlalchemy.engine import Engine
 
-from bot import connections, twilio_client
+from bot import connections, signing, twilio_client
 from bot import settings as settings_mod
 from bot.clock import utcnow
 from bot.gateway import texts
@@ -51,6 +51,10 @@ REPLIES_KEY = "bijli:inbound:replies:{id}"
 
 class RasaUnavailable(RuntimeError):
     """Rasa (or the action server behind it) did not answer; the job retries."""
+
+
+class RasaTurnFailed(RuntimeError):
+    """Rasa answered, but its turn failed (an action, its stores) or gave nothing to send."""
 
 
 @dataclass(frozen=True)
@@ -211,33 +215,52 @@ def ask_rasa(
     role: str,
     profile_name: str = "",
 ) -> list[Reply]:
-    """Post the message to Rasa's REST channel and turn its answer into replies."""
-    payload: dict[str, Any] = {
-        "sender": f"{channel}:{mobile}",
-        "message": message,
-        "metadata": {
-            "channel": channel,
-            "role": role,
-            "mobile": mobile,
-            "profile_name": profile_name,
-        },
-    }
-    url = f"{cfg.rasa_url}/webhooks/rest/webhook"
+    """Post the message, signed, to Rasa's gateway channel and turn its answer into replies.
+
+    A failed turn (the channel's 500 naming the failure) and an answer with nothing to send raise
+    :class:`RasaTurnFailed`, so the job is retried and, after the last retry, dead-lettered.
+    """
+    signed = signing.new_message(channel, mobile, role, message, profile_name)
+    body, headers = signing.signed_request(cfg.gateway_signing_secret, signed)
+    url = f"{cfg.rasa_url}{signing.WEBHOOK_PATH}"
     try:
         # A new connection per message: a kept-alive one would stick to the Sanic worker that
         # accepted it, so a few RQ workers could all land on one Rasa worker.
         response = connections.http().post(
-            url, json=payload, timeout=(3.05, RASA_TIMEOUT), headers={"Connection": "close"}
+            url,
+            data=body,
+            timeout=(3.05, RASA_TIMEOUT),
+            headers={**headers, "Connection": "close"},
         )
     except requests.RequestException as exc:
         raise RasaUnavailable(f"Rasa unreachable: {type(exc).__name__}") from exc
     if response.status_code != 200:
-        raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
+        error = _error_of(response)
+        if response.status_code == 500 and error:
+            raise RasaTurnFailed(f"Rasa's turn failed: {error}")
+        raise RasaUnavailable(
+            f"Rasa answered HTTP {response.status_code}" + (f": {error}" if error else "")
+        )
     try:
         answer = response.json()
     except ValueError as exc:
         raise RasaUnavailable("Rasa answered something that is not JSON") from exc
-    return rasa_replies(answer if isinstance(answer, list) else [])
+    replies = rasa_replies(answer if isinstance(answer, list) else [])
+    if not replies:
+        raise RasaTurnFailed("Rasa answered nothing to send")
+    return replies
+
+
+def _error_of(response: requests.Response) -> str:
+    """The channel's ``{"error": …}`` with its details, or "" for any other body."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(data, dict) or not isinstance(data.get("error"), str):
+        return ""
+    details = [f"{key}={value}" for key, value in data.items() if key != "error"]
+    return " ".join([data["error"], *details])[:500]
 
 
 def rasa_replies(answer: list[dict[str, Any]]) -> list[Reply]:

@@ -21,8 +21,14 @@ def rasa_redis_env(redis_url: str) -> dict[str, str]:
 
 
 def rasa_env(cfg: Settings) -> dict[str, str]:
-    """Variables that endpoints.yml reads: the Redis stores and the action server."""
-    env = {"ACTION_ENDPOINT_URL": cfg.action_endpoint_url}
+    """Variables that endpoints.yml reads: the Redis stores and the action server (with its token).
+
+    Raises :class:`~bot.settings.SecretMissing` when real Twilio credentials lack ACTIONS_TOKEN.
+    """
+    env = {
+        "ACTION_ENDPOINT_URL": cfg.action_endpoint_url,
+        "ACTIONS_TOKEN": cfg.actions_server_token,
+    }
     if cfg.redis_url:
         env.update(rasa_redis_env(cfg.redis_url))
     return env

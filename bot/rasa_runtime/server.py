@@ -2,18 +2,28 @@
 
 In this process rather than exec'd, so that :mod:`bot.rasa_runtime.speedups` is in place (Sanic's
 extra workers, SANIC_WORKERS > 1, are forked from this process and keep it).
+
+Only the gateway reaches Rasa, and only Rasa the action server: both listen on loopback unless
+RASA_HOST / ACTIONS_HOST say otherwise; Rasa takes messages only through the gateway's signed
+channel (credentials.yml, bot/rasa_runtime/channel.py), its HTTP API is on only with
+RASA_AUTH_TOKEN, and the action server answers only calls carrying ACTIONS_TOKEN.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.rasa_runtime import speedups, training
 from bot.rasa_runtime.environment import rasa_env
 from bot.settings import ROOT, Settings
+
+#: The action server's one route open without the token (readiness checks).
+ACTION_SERVER_OPEN_PATHS = ("/health",)
 
 
 class ModelMissing(RuntimeError):
@@ -32,23 +42,33 @@ def _rasa_bin() -> str:
     return str(Path(sys.executable).with_name("rasa"))
 
 
+def api_args(cfg: Settings) -> list[str]:
+    """Rasa's HTTP API behind RASA_AUTH_TOKEN, or none at all when no token is set."""
+    if not cfg.rasa_auth_token:
+        return []
+    return ["--enable-api", "--auth-token", cfg.rasa_auth_token]
+
+
 def run_rasa_server(cfg: Settings, extra_args: Sequence[str] = ()) -> int:
     """Run the Rasa server on the cached model, with Redis tracker and lock stores."""
     path = training.model_path(cfg)
     if not path.exists():
         raise ModelMissing(f"no trained model at {path}: run `bijli train` first")
+    cfg.check_secrets()  # before the model loads, which takes a minute
     argv = [
         _rasa_bin(),
         "run",
-        "--enable-api",
         "--model",
         str(path),
         "--endpoints",
         str(ROOT / "endpoints.yml"),
         "--credentials",
         str(ROOT / "credentials.yml"),
+        "--interface",
+        cfg.rasa_host,
         "--port",
         str(cfg.rasa_port),
+        *api_args(cfg),
         *extra_args,
     ]
     os.environ.update(rasa_env(cfg))
@@ -65,7 +85,8 @@ def run_rasa_server(cfg: Settings, extra_args: Sequence[str] = ()) -> int:
 
 
 def run_action_server(cfg: Settings) -> int:
-    """Run the rasa_sdk action server with the project's custom actions."""
+    """Run the rasa_sdk action server with the project's custom actions, behind its token."""
+    cfg.check_secrets()  # the actions check the channel's vouch with the gateway secret
     argv = [
         _rasa_bin(),
         "run",
@@ -75,5 +96,40 @@ def run_action_server(cfg: Settings) -> int:
         "--port",
         str(cfg.actions_port),
     ]
+    # rasa_sdk takes its interface from the environment only.
+    os.environ["SANIC_HOST"] = cfg.actions_host
     speedups.fast_action_server_requests()
+    require_action_token(cfg.actions_server_token)
     return _rasa_main(argv)
+
+
+def require_action_token(token: str) -> None:
+    """Make rasa_sdk's app refuse every call but ``/health`` that lacks ``?token=<token>``.
+
+    Rasa sends the action endpoint's ``token:`` (endpoints.yml) as that query parameter; rasa_sdk
+    itself never checks it. A request middleware on the app ``create_app`` builds answers 401
+    before the route runs.
+    """
+    import rasa_sdk.endpoint
+    from sanic import Sanic, response
+    from sanic.request import Request
+    from sanic.response import HTTPResponse
+
+    create_app = rasa_sdk.endpoint.create_app
+    expected = token.encode()
+
+    def create_app_with_token(*args: Any, **kwargs: Any) -> Sanic:
+        app = create_app(*args, **kwargs)
+
+        @app.middleware("request")
+        async def check_token(request: Request) -> HTTPResponse | None:
+            if request.path in ACTION_SERVER_OPEN_PATHS:
+                return None
+            given = (request.args.get("token") or "").encode("utf-8", "replace")
+            if hmac.compare_digest(given, expected):
+                return None
+            return response.json({"error": "unauthorized"}, status=401)
+
+        return app
+
+    rasa_sdk.endpoint.create_app = create_app_with_token

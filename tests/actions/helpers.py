@@ -12,13 +12,15 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.engine import Engine
 
-from bot import store
+from bot import connections, signing, store
 from bot.settings import ROOT
 
 #: A registered consumer's mobile and a stranger's.
 MOBILE = "+919876543210"
 STRANGER = "+919811111111"
 STAFF_MOBILE = "+919900000001"
+#: The id Rasa gives the latest message (the gateway's nonce); the channel's vouch names it.
+MESSAGE_ID = "5f1e0c2a9b8d4e6f8a7b6c5d4e3f2a1b"
 
 
 def tracker(
@@ -29,6 +31,7 @@ def tracker(
     slots: dict[str, Any] | None = None,
     sender_id: str = "default",
     metadata: dict[str, Any] | None = None,
+    message_id: str = MESSAGE_ID,
     active_loop: str | None = None,
     events: list[dict[str, Any]] | None = None,
 ) -> Tracker:
@@ -40,6 +43,7 @@ def tracker(
             {"entity": name, "value": value, "start": 0, "end": len(value)}
             for name, value in (entities or {}).items()
         ],
+        "message_id": message_id,
         "metadata": metadata or {},
     }
     return Tracker(
@@ -54,12 +58,26 @@ def tracker(
     )
 
 
-def whatsapp(mobile: str) -> dict[str, Any]:
-    """Tracker arguments for a message the gateway relayed from WhatsApp."""
+def vouched(
+    mobile: str, role: str = "consumer", channel: str = "whatsapp", message_id: str = MESSAGE_ID
+) -> dict[str, Any]:
+    """Tracker arguments for a message Rasa's gateway channel passed on, vouching for its sender."""
+    sender_id = f"{channel}:{mobile}"
+    sender = signing.VouchedSender(channel, mobile, role)
+    secret = connections.settings().gateway_signing_secret
     return {
-        "sender_id": f"whatsapp:{mobile}",
-        "metadata": {"channel": "whatsapp", "role": "consumer", "mobile": mobile},
+        "sender_id": sender_id,
+        "message_id": message_id,
+        "metadata": {
+            signing.VOUCH_KEY: signing.vouch(secret, sender_id, message_id, sender),
+            "profile_name": "Ramesh",
+        },
     }
+
+
+def whatsapp(mobile: str, role: str = "consumer") -> dict[str, Any]:
+    """Tracker arguments for a message the gateway relayed from WhatsApp."""
+    return vouched(mobile, role)
 
 
 @lru_cache(maxsize=1)

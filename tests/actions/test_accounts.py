@@ -107,8 +107,7 @@ def test_unknown_number_says_where_to_find_it_and_keeps_the_question_open(store_
 def test_verified_staff_see_the_full_record(store_env) -> None:
     add_consumer(store_env, "1234567890", old="456789", name="Ramesh Kumar")
     add_staff(store_env)
-    kw = whatsapp(STAFF_MOBILE)
-    kw["metadata"]["role"] = "staff"
+    kw = whatsapp(STAFF_MOBILE, role="staff")
     _, messages = ask("456789", entities={"account_number": "456789"}, **kw)
     assert responses(messages) == ["utter_staff_account_details"]
     assert messages[0]["name"] == "Ramesh Kumar"
@@ -117,8 +116,7 @@ def test_verified_staff_see_the_full_record(store_env) -> None:
 
 def test_claiming_staff_in_metadata_alone_changes_nothing(store_env) -> None:
     add_consumer(store_env, "1234567890", old="456789")
-    kw = whatsapp(STRANGER)
-    kw["metadata"]["role"] = "staff"
+    kw = whatsapp(STRANGER, role="staff")
     _, messages = ask("456789", entities={"account_number": "456789"}, **kw)
     assert responses(messages) == ["utter_new_number_lookup"]
 

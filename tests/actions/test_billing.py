@@ -51,6 +51,21 @@ def test_registered_mobile_gets_dues_due_date_arrears_and_as_of(store_env) -> No
     assert slots_set(events)["needs_account"] is False
 
 
+def test_a_mobile_claimed_outside_the_channels_vouch_gets_no_dues(store_env) -> None:
+    add_consumer(store_env, "1234567890", old="456789")
+    add_bill(store_env, "1234567890", "2026-10", 123450)
+    smuggled = {"channel": "whatsapp", "mobile": MOBILE, "role": "consumer"}
+    for claim in (
+        {"sender_id": f"whatsapp:{MOBILE}"},
+        {"sender_id": f"whatsapp:{MOBILE}", "metadata": smuggled},
+        {"slots": {"mobile": MOBILE, "role": "staff"}},
+    ):
+        events, messages = bill(**claim)
+        assert "utter_bill_details" not in responses(messages), claim
+        assert not any("amount_due" in m for m in messages), claim
+        assert slots_set(events)["needs_account"] is True  # asked for a number, as a stranger
+
+
 def test_anyone_else_is_asked_to_write_from_the_registered_mobile(store_env) -> None:
     add_consumer(store_env, "1234567890", old="456789")
     add_bill(store_env, "1234567890", "2026-10", 123450)
@@ -70,8 +85,7 @@ def test_verified_staff_get_the_bill_but_a_claim_alone_does_not(store_env) -> No
         (STAFF_MOBILE, "utter_bill_details"),
         (STRANGER, "utter_registered_mobile_only"),
     ):
-        kw = whatsapp(mobile)
-        kw["metadata"]["role"] = "staff"
+        kw = whatsapp(mobile, role="staff")
         _, messages = bill("456789", entities={"account_number": "456789"}, **kw)
         assert responses(messages) == [expected]
 

@@ -35,8 +35,7 @@ def accounts(store_env):  # type: ignore[no-untyped-def]
 
 
 def look_up(number: str, mobile: str, role: str = "consumer") -> list[str]:
-    kw = whatsapp(mobile)
-    kw["metadata"]["role"] = role
+    kw = whatsapp(mobile, role=role)
     _, messages = run(
         ActionNewAccountNumber(),
         tracker(

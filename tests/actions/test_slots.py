@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+from rasa_sdk import Tracker
+
+from bot import signing
 from bot.actions.slots import ActionChangeLanguage, ValidateSlotMappings
-from tests.actions.helpers import MOBILE, responses, run, slots_set, tracker, whatsapp
+from bot.actions.turn import sender_of
+from tests.actions.helpers import (
+    MOBILE,
+    STRANGER,
+    responses,
+    run,
+    slots_set,
+    tracker,
+    vouched,
+    whatsapp,
+)
 
 
 def validate(trk):  # type: ignore[no-untyped-def]
@@ -53,30 +67,90 @@ def test_language_words_outside_change_language_are_not_a_choice() -> None:
     assert slots["language"] == "hinglish"
 
 
-def test_channel_mobile_and_claimed_role_from_metadata_and_sender_id() -> None:
+def test_channel_mobile_and_claimed_role_come_from_the_channels_vouch() -> None:
     slots = validate(tracker("hi", intent="greet", **whatsapp(MOBILE)))
     assert slots["mobile"] == MOBILE
     assert slots["role"] == "consumer"
     assert "channel" not in slots  # already whatsapp
-    sms = validate(tracker("bill", intent="ask_bill_amount", sender_id=f"sms:{MOBILE}"))
-    assert sms["channel"] == "sms"
-    assert sms["mobile"] == MOBILE
-    meta_only = validate(
-        tracker("hi", metadata={"channel": "sms", "mobile": MOBILE, "role": "staff"})
-    )
-    assert meta_only == {
-        "channel": "sms",
-        "mobile": MOBILE,
-        "role": "staff",
-        "language": "hinglish",
-    }
+    sms = validate(tracker("bill", intent="ask_bill_amount", **vouched(MOBILE, channel="sms")))
+    assert (sms["channel"], sms["mobile"]) == ("sms", MOBILE)
+    staff = validate(tracker("hi", **vouched(MOBILE, role="staff")))
+    assert staff["role"] == "staff"
 
 
-def test_without_metadata_the_sender_is_anonymous() -> None:
+def test_without_a_vouch_the_sender_is_anonymous() -> None:
     slots = validate(tracker("hello", intent="greet", sender_id="default"))
     assert slots == {"language": "hinglish"}
     junk = validate(tracker("hi", metadata={"mobile": "12345", "channel": "fax", "role": "admin"}))
     assert junk == {"language": "hinglish"}
+
+
+def _forged_trackers() -> dict[str, Tracker]:
+    """Ways a caller other than the gateway channel might name a sender, each alone."""
+    good = vouched(MOBILE)
+    entry = good["metadata"][signing.VOUCH_KEY]
+    return {
+        "a sender id": tracker("hi", sender_id=f"sms:{MOBILE}"),
+        "a mobile in metadata": tracker(
+            "hi",
+            sender_id=f"whatsapp:{MOBILE}",
+            metadata={"channel": "whatsapp", "mobile": MOBILE, "role": "staff"},
+        ),
+        "slots": tracker("hi", slots={"mobile": MOBILE, "role": "staff", "channel": "sms"}),
+        "a vouch signed with another key": tracker(
+            "hi",
+            sender_id=good["sender_id"],
+            metadata={
+                signing.VOUCH_KEY: signing.vouch(
+                    "guessed-secret",
+                    good["sender_id"],
+                    good["message_id"],
+                    signing.VouchedSender("whatsapp", MOBILE, "consumer"),
+                )
+            },
+            message_id=good["message_id"],
+        ),
+        "a vouch with its mobile changed": tracker(
+            "hi",
+            sender_id=good["sender_id"],
+            metadata={signing.VOUCH_KEY: {**entry, "mobile": STRANGER}},
+            message_id=good["message_id"],
+        ),
+        "a vouch with its role raised": tracker(
+            "hi",
+            sender_id=good["sender_id"],
+            metadata={signing.VOUCH_KEY: {**entry, "role": "staff"}},
+            message_id=good["message_id"],
+        ),
+        "a vouch copied into another conversation": tracker(
+            "hi",
+            sender_id=f"whatsapp:{STRANGER}",
+            metadata=good["metadata"],
+            message_id=good["message_id"],
+        ),
+        "a vouch copied onto a later message": tracker(
+            "hi",
+            sender_id=good["sender_id"],
+            metadata=good["metadata"],
+            message_id="0" * 32,
+        ),
+    }
+
+
+@pytest.mark.parametrize("how", list(_forged_trackers()))
+def test_a_sender_named_any_other_way_is_anonymous(how: str) -> None:
+    trk = _forged_trackers()[how]
+    sender = sender_of(trk)
+    assert (sender.mobile, sender.channel, sender.claimed_role) == (None, None, None)
+    assert sender.key == "anonymous"
+    assert {"mobile", "role", "channel"}.isdisjoint(validate(trk))
+
+
+def test_the_same_vouch_is_believed_where_it_belongs() -> None:
+    """Control for the test above: the untouched vouch names the sender."""
+    sender = sender_of(tracker("hi", **vouched(MOBILE, role="staff", channel="sms")))
+    assert (sender.mobile, sender.channel, sender.claimed_role) == (MOBILE, "sms", "staff")
+    assert sender.key == MOBILE
 
 
 def test_extracted_account_numbers_are_normalised() -> None:

@@ -38,7 +38,7 @@ def test_console_message_goes_through_the_signed_webhook(gw_client, engine, work
             "namaste",
         )
     work()
-    assert stub_rasa.requests[0]["metadata"]["profile_name"] == "Console"
+    assert stub_rasa.requests[0]["profile_name"] == "Console"
     items = gw_client.get("/console/messages?mobile=%2B919000000101&channel=whatsapp").get_json()[
         "items"
     ]

@@ -47,7 +47,8 @@ def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
     try:
         urls = {
             "web": f"http://127.0.0.1:{ports['web']}/healthz",
-            "rasa": f"http://127.0.0.1:{ports['rasa']}/status",
+            # Rasa's root route; its HTTP API is off without RASA_AUTH_TOKEN.
+            "rasa": f"http://127.0.0.1:{ports['rasa']}/",
             "actions": f"http://127.0.0.1:{ports['actions']}/health",
         }
         up: dict[str, int] = {}
@@ -64,6 +65,10 @@ def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
             time.sleep(1)
         output = log_path.read_text(errors="replace")
         assert up == {"web": 200, "rasa": 200, "actions": 200}, output[-3000:]
+        # Without RASA_AUTH_TOKEN Rasa's HTTP API is off, not open.
+        rasa = f"http://127.0.0.1:{ports['rasa']}"
+        assert requests.get(f"{rasa}/status", timeout=5).status_code == 404
+        assert requests.get(f"{rasa}/conversations/x/tracker", timeout=5).status_code == 404
         assert "dev console" in output and f":{ports['web']}/console" in output
         assert "worker" in output  # honcho prefixes each line with the process name
         redis_url = next(

@@ -6,6 +6,8 @@ that the per-test flushing of the other suites cannot pull the floor from under 
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -22,7 +24,25 @@ from bot import migrations
 from bot import settings as settings_mod
 from bot.dev.embedded_redis import EmbeddedRedis
 from bot.store import make_engine
-from tests.processes import bijli, running, stack_env
+from tests.processes import bijli, running, stack_env, stop
+
+
+@dataclass
+class ActionServer:
+    """The stack's action server, which a test may kill (SIGKILL) and start again."""
+
+    url: str
+    start: Callable[[], subprocess.Popen[bytes]]
+    proc: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        stop(self.proc, signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Start it again (after killing it, if it is still running)."""
+        if self.proc.poll() is None:
+            self.kill()
+        self.proc = self.start()
 
 
 @dataclass
@@ -35,6 +55,8 @@ class Stack:
     redis_url: str
     engine: Engine
     cfg: settings_mod.Settings
+    actions: ActionServer
+    env: dict[str, str]
 
     def post_message(
         self,
@@ -121,23 +143,30 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 ready_url=f"{env['TWILIO_API_BASE_URL']}/_fake/health",
             )
         )
-        stack_.enter_context(
-            running(
-                "actions",
-                bijli("actions-server", "--port", str(ports["actions"])),
-                env=env,
-                log_dir=logs,
-                ready_url=f"http://127.0.0.1:{ports['actions']}/health",
-                timeout=180,
+        actions_url = f"http://127.0.0.1:{ports['actions']}"
+        starts = iter(range(10**6))
+
+        def start_actions() -> subprocess.Popen[bytes]:
+            return stack_.enter_context(
+                running(
+                    f"actions{next(starts)}",
+                    bijli("actions-server", "--port", str(ports["actions"])),
+                    env=env,
+                    log_dir=logs,
+                    ready_url=f"{actions_url}/health",
+                    timeout=180,
+                )
             )
-        )
+
+        actions = ActionServer(actions_url, start_actions, start_actions())
         stack_.enter_context(
             running(
                 "rasa",
                 bijli("rasa-server"),
                 env=env,
                 log_dir=logs,
-                ready_url=f"{env['RASA_URL']}/status",
+                # Rasa's root route is open; its API (/status, ...) wants RASA_AUTH_TOKEN.
+                ready_url=f"{env['RASA_URL']}/",
                 timeout=400,
             )
         )
@@ -174,5 +203,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             redis_url=redis.url,
             engine=engine,
             cfg=settings_mod.load(env),
+            actions=actions,
+            env=env,
         )
         engine.dispose()

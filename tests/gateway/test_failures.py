@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot import twilio_client
 from bot.cli import main as cli
-from bot.gateway import ordering
+from bot.gateway import inbound, ordering
 from bot.queues import INBOUND
 from bot.store import DeadLetter, InboundMessage, OutboundMessage, session_scope
 from tests.gateway_stack import inbound_form
@@ -105,7 +105,7 @@ def test_last_retry_writes_a_dead_letter_and_replay_answers_it(
     with session_scope(engine) as session:
         letter = session.execute(select(DeadLetter)).scalar_one()
         assert letter.kind == "inbound" and letter.replayed_at is None
-        assert "RasaUnavailable" in letter.error
+        assert "RasaTurnFailed" in letter.error and "action_failed" in letter.error
         assert letter.attempts == 1 + len(ordering.RETRY_INTERVALS)
         assert json.loads(letter.args)[0] == letter.inbound_message_id
     assert FailedJobRegistry(INBOUND, connection=redis_conn).count == 1
@@ -114,7 +114,7 @@ def test_last_retry_writes_a_dead_letter_and_replay_answers_it(
     dry = runner.invoke(cli, ["replay-failed", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert f"dead letter {letter.id}: inbound {letter.inbound_message_id}" in dry.output
-    assert "whatsapp:+91******0002" in dry.output and "RasaUnavailable" in dry.output
+    assert "whatsapp:+91******0002" in dry.output and "RasaTurnFailed" in dry.output
     assert "would replay 1 dead letter(s)" in dry.output
 
     stub_rasa.fail_next = 0
@@ -129,6 +129,44 @@ def test_last_retry_writes_a_dead_letter_and_replay_answers_it(
         assert session.execute(select(DeadLetter)).scalar_one().replayed_at is not None
     again = runner.invoke(cli, ["replay-failed"])
     assert "replayed 0 dead letter(s)" in again.output
+
+
+def test_rasa_saying_nothing_is_retried_then_dead_lettered_not_taken_as_an_answer(
+    post_signed, engine, work, fake, stub_rasa, redis_conn
+):
+    # Rasa's own REST channel answers 200 [] when a turn produced nothing; ours answers 500.
+    post_signed("/twilio/messages", inbound_form("silence", sender=NUMBER))
+    work()
+    assert stub_rasa.messages() == ["silence"] * (1 + len(ordering.RETRY_INTERVALS))
+    assert fake.sent() == []
+    with session_scope(engine) as session:
+        assert session.execute(select(InboundMessage)).scalar_one().processed_at is None
+        letter = session.execute(select(DeadLetter)).scalar_one()
+        assert "RasaTurnFailed" in letter.error and "empty_answer" in letter.error
+    assert FailedJobRegistry(INBOUND, connection=redis_conn).count == 1
+
+
+def test_an_answer_with_nothing_to_send_is_a_failure(gw_settings, stub_rasa, monkeypatch):
+    # A 200 whose items carry neither text nor image (e.g. only a custom payload) sends nothing.
+    monkeypatch.setattr(
+        stub_rasa, "answer", lambda message: [{"recipient_id": "x", "custom": {"kind": "card"}}]
+    )
+    with pytest.raises(inbound.RasaTurnFailed, match="nothing to send"):
+        inbound.ask_rasa(gw_settings, "sms", NUMBER, "hello", "consumer")
+
+
+def test_a_worker_with_the_wrong_secret_is_refused_and_dead_letters(
+    post_signed, engine, work, fake, stub_rasa, monkeypatch
+):
+    monkeypatch.setenv("BIJLI_GATEWAY_SECRET", "not-the-secret-rasa-holds")
+    post_signed("/twilio/messages", inbound_form("hello", sender=NUMBER))
+    work()
+    assert stub_rasa.requests == []
+    assert stub_rasa.refused == ["bad_signature"] * (1 + len(ordering.RETRY_INTERVALS))
+    assert fake.sent() == []
+    with session_scope(engine) as session:
+        letter = session.execute(select(DeadLetter)).scalar_one()
+        assert "HTTP 401: bad_signature" in letter.error
 
 
 def test_a_dead_lettered_message_does_not_block_the_senders_next_one(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rq import Queue
 from sqlalchemy import select
 
@@ -106,20 +108,21 @@ def test_stored_but_never_enqueued_message_is_enqueued_on_twilios_retry(
     assert [m["body"] for m in fake.sent()] == ["echo: are you there"]
 
 
-def test_job_posts_to_rasa_with_sender_and_metadata(post_signed, engine, work, fake, stub_rasa):
+def test_job_posts_a_signed_message_naming_the_sender(post_signed, engine, work, fake, stub_rasa):
+    before = int(time.time())
     post_signed("/twilio/messages", inbound_form("mera bill", sender="+919812345678"))
     work()
+    assert stub_rasa.refused == []  # the stub checked the signature as the channel does
     (payload,) = stub_rasa.requests
+    sent_at, nonce = payload.pop("sent_at"), payload.pop("nonce")
     assert payload == {
-        "sender": "whatsapp:+919812345678",
-        "message": "mera bill",
-        "metadata": {
-            "channel": "whatsapp",
-            "role": "consumer",
-            "mobile": "+919812345678",
-            "profile_name": "Ramesh",
-        },
+        "channel": "whatsapp",
+        "mobile": "+919812345678",
+        "role": "consumer",
+        "text": "mera bill",
+        "profile_name": "Ramesh",
     }
+    assert before <= sent_at <= time.time() and len(nonce) == 32
     (sent,) = fake.sent()
     assert sent["to"] == "whatsapp:+919812345678"
     assert sent["from"] == "whatsapp:+14155238886"
@@ -135,8 +138,11 @@ def test_staff_number_is_sent_with_role_staff(post_signed, engine, work, fake, s
         "/twilio/messages", inbound_form("verify 1234567890", sender="09811111111", channel="sms")
     )
     work()
-    assert stub_rasa.requests[0]["metadata"]["role"] == "staff"
-    assert stub_rasa.requests[0]["sender"] == "sms:+919811111111"
+    assert stub_rasa.requests[0]["role"] == "staff"
+    assert (stub_rasa.requests[0]["channel"], stub_rasa.requests[0]["mobile"]) == (
+        "sms",
+        "+919811111111",
+    )
     assert fake.sent()[0]["to"] == "+919811111111"
 
 
@@ -180,7 +186,7 @@ def test_sms_and_whatsapp_from_the_same_number_are_separate_senders(
     post_signed("/twilio/messages", inbound_form("one", channel="sms"))
     post_signed("/twilio/messages", inbound_form("two", channel="whatsapp"))
     work()
-    assert sorted(r["sender"] for r in stub_rasa.requests) == [
-        "sms:+919876543210",
-        "whatsapp:+919876543210",
+    assert sorted((r["channel"], r["mobile"]) for r in stub_rasa.requests) == [
+        ("sms", "+919876543210"),
+        ("whatsapp", "+919876543210"),
     ]

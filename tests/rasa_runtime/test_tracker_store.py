@@ -24,8 +24,9 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
-from bot.rasa_runtime.environment import rasa_redis_env
+from bot.rasa_runtime.environment import rasa_env
 from bot.rasa_runtime.tracker_store import EventLogTrackerStore
+from bot.settings import load
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -226,9 +227,9 @@ def test_rasa_builds_this_store_from_endpoints_yml(
 ) -> None:
     # Rasa falls back to an in-memory store, with only a warning, when the class will not
     # import; several Rasa processes would then each keep their own conversations.
-    for name, value in rasa_redis_env(redis_url).items():
+    # rasa_env supplies every ${VARIABLE} endpoints.yml names (the action server's token too).
+    for name, value in rasa_env(load({"REDIS_URL": redis_url})).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:5055/webhook")
     config = read_endpoint_config(str(ROOT / "endpoints.yml"), "tracker_store")
 
     built = TrackerStore.create(config, domain)
