@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bot.dev.embedded_redis import EmbeddedRedis
 from bot.rasa_runtime.environment import rasa_env
-from bot.settings import ROOT, Settings, load
+from bot.settings import ROOT, Settings, load, load_checked
 
 
 def procfile_processes(root: Path = ROOT) -> dict[str, str]:
@@ -49,7 +49,7 @@ def run_all(demo_consumers: int = 2000) -> int:
 
     from bot import migrations
 
-    cfg = load()
+    cfg = load_checked()
     env = dict(os.environ)
     with ExitStack() as stack:
         if not cfg.redis_url:
