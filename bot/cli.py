@@ -128,8 +128,9 @@ def actions_server(port: int | None) -> None:
 
 @main.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(burst: bool) -> None:
-    """Run an RQ worker on the inbound and notifications queues."""
+@click.option("--workers", type=click.IntRange(min=1), help="Default: BIJLI_WORKERS, else 2.")
+def worker(burst: bool, workers: int | None) -> None:
+    """Run RQ workers on the inbound and notifications queues, under RQ's worker pool."""
     from bot import logfmt
     from bot.worker import run_worker
 
@@ -137,7 +138,7 @@ def worker(burst: bool) -> None:
     cfg = settings_mod.load_checked()
     if not cfg.redis_url:
         raise click.ClickException("REDIS_URL is not set (`bijli run` starts an embedded Redis)")
-    run_worker(cfg, burst=burst)
+    run_worker(cfg, burst=burst, workers=workers)
 
 
 @main.command("run")
