@@ -35,17 +35,24 @@ log = logging.getLogger(__name__)
 #: Job modules imported once at start, by dotted name (so the core never imports a package).
 JOB_MODULES = ("bot.gateway.inbound", "bot.gateway.dead_letters")
 
-#: Seconds between a worker's maintenance passes (RQ's default: 600). A pass restarts a scheduler
-#: that died (with a Redis restart, say), which scheduled retries wait for, and retries the jobs
-#: of workers that died beyond the pool's sight (a whole machine), once their heartbeat lapsed.
+#: Seconds between a worker's maintenance passes (RQ's default: 600). A pass restarts RQ's
+#: scheduler when it died (a Redis restart ends it), which scheduled retries wait for, and
+#: retries the jobs of workers that died out of the pool's sight (a whole machine) once their
+#: heartbeat lapsed.
 MAINTENANCE_INTERVAL = 60
+#: Seconds an idle worker's registration lives between heartbeats (RQ's default: 420). An idle
+#: worker waits for a job for this less 15 seconds before it looks at maintenance again, so
+#: with RQ's default a pass could wait almost seven minutes. (A busy SimpleWorker's heartbeat
+#: lasts its job's timeout plus a minute, whatever this is.)
+WORKER_TTL = 90
 
 
 class Worker(SimpleWorker):
-    """RQ's SimpleWorker with maintenance every :data:`MAINTENANCE_INTERVAL` seconds."""
+    """RQ's SimpleWorker, with maintenance about every minute even when idle."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        kwargs.setdefault("worker_ttl", WORKER_TTL)
         super().__init__(*args, **kwargs)
 
 

@@ -223,3 +223,46 @@ def test_worker_survives_a_redis_restart(
     finally:
         server.stop()
     assert [m["body"] for m in fake.sent()] == ["echo: one", "echo: two"]
+
+
+def test_retries_are_scheduled_again_within_minutes_of_a_redis_restart(
+    gw_settings, engine, fake, stub_rasa, log_dir, monkeypatch, tmp_path
+):
+    """A Redis restart ends RQ's scheduler process; the workers' maintenance restarts it.
+
+    With RQ's defaults an idle worker looked at maintenance every 405 s and ran it every 600 s,
+    so a retry waiting for its interval waited up to 17 minutes. The Redis is the durable one
+    `bijli run` starts, whose scheduler lock survives the restart and must lapse first (61 s).
+    """
+    monkeypatch.setattr(ordering, "RETRY_INTERVALS", PRODUCTION_RETRY_INTERVALS)
+    port = free_port()
+    workdir = tmp_path / "redis"
+    server = EmbeddedRedis(port=port, workdir=workdir).start()
+    monkeypatch.setenv("REDIS_URL", server.url)
+    cfg = gw_settings.with_overrides(redis_url=server.url)
+    client = create_app(cfg).test_client()
+    form = inbound_form("after the restart", sender="+919822200002")
+    try:
+        with running(
+            "worker",
+            bijli("worker"),
+            env={"REDIS_URL": server.url},
+            log_dir=log_dir,
+            ready_text="Listening on",
+        ):
+            time.sleep(2)  # the scheduler process is up
+            server.stop()
+            time.sleep(1.0)
+            server = EmbeddedRedis(port=port, workdir=workdir).start()
+            stub_rasa.fail_next = 1  # the first attempt fails: the job waits 5 s in RQ's scheduler
+            response = client.post(
+                "/twilio/messages",
+                data=form,
+                headers={"X-Twilio-Signature": sign(cfg, "/twilio/messages", form)},
+            )
+            assert response.status_code == 200
+            # At worst: the lock lapses (61 s), an idle worker's next pass (75 s), the interval.
+            wait_for(lambda: len(fake.sent()) == 1, timeout=180)
+    finally:
+        server.stop()
+    assert stub_rasa.messages() == ["after the restart", "after the restart"]
