@@ -6,11 +6,11 @@ not in a child forked per job. Forking workers cost about 88 ms of CPU a message
 before, and its timeout is still enforced (SIGALRM).
 
 A hard crash (SIGKILL, the OOM killer) takes a worker down with its job. RQ would find that job
-only once the worker's heartbeat lapsed (the job's timeout plus a minute) and a maintenance pass
-came round (every ten minutes), and the sender's later messages, which wait for it, would wait
-that long too. The pool sees the death at once, though: :class:`WorkerPool` then hands that
-worker's started jobs to RQ's own abandoned-job handling, whose ``Retry`` runs them again in
-seconds, and respawns the worker.
+only once the worker's heartbeat lapsed (the job's timeout plus a minute) and another worker's
+maintenance pass came round, and the sender's later messages, which wait for it, would wait that
+long too (3 to 13 minutes with RQ's defaults). The pool sees the death at once, though:
+:class:`WorkerPool` then hands that worker's started jobs to RQ's own abandoned-job handling,
+whose ``Retry`` runs them again in seconds, and respawns the worker.
 """
 
 from __future__ import annotations
@@ -99,20 +99,20 @@ def release_jobs_of_dead_worker(
     released: list[str] = []
     for name in queue_names:
         registry = StartedJobRegistry(name, connection=conn)
-        held = {}
+        held: dict[str, str] = {}  # execution's registry entry -> job id
         for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
             try:
                 execution = Execution.fetch(execution_id, job_id, connection=conn)
             except ValueError:
                 continue  # its record expired: RQ's maintenance deals with the entry
             if execution.worker_name == worker_name:
-                held[execution.composite_key] = 0
+                held[execution.composite_key] = job_id
         if held:
             # The worker is dead, so its heartbeat has lapsed in fact: record that, and let RQ
             # do what its maintenance does with a lapsed one (failure callback, then Retry).
-            conn.zadd(registry.key, held, xx=True)
+            conn.zadd(registry.key, dict.fromkeys(held, 0), xx=True)
             registry.cleanup()
-            released += [key.partition(":")[0] for key in held]
+            released += held.values()
     return released
 
 
