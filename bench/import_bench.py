@@ -9,12 +9,14 @@ consumers and bills a second time (every row unchanged), the path a nightly re-i
                                  [--write bench/IMPORT_RESULTS.md]
 
 Without ``--database-url`` a new SQLite file in a temporary folder is used. A PostgreSQL URL gets
-its own schema (``bijli_bench``), dropped and rebuilt for every run.
+a schema of its own for every run (``bijli_bench_<n>``, see ``tests/pg_schemas.py``), dropped at
+its end, so a benchmark never meets another one, or a test run, on the same server.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -32,11 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot import migrations  # noqa: E402
+from tests.pg_schemas import PrivateSchema  # noqa: E402
 
-PG_SCHEMA = "bijli_bench"
+#: Prefix of the PostgreSQL schema each run creates for itself.
+PG_SCHEMA_PREFIX = "bijli_bench"
 STEPS = (
     ("consumers", "consumers.csv"),
     ("bills", "bills.csv"),
@@ -82,45 +85,25 @@ def run_measured(argv: list[str], env: dict[str, str]) -> tuple[str, float, floa
     return output, seconds, cpu, usage.ru_maxrss / 1024  # Linux reports KiB
 
 
-def reset_pg_schema(url: str, *, create: bool) -> None:
-    """Drop the benchmark's PostgreSQL schema, and create it empty again if asked."""
-    admin = create_engine(url, future=True)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        if create:
-            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-    admin.dispose()
-
-
-def fresh_database(url: str | None, folder: Path) -> str:
-    """Migrate an empty database and return its URL."""
-    if url is None:
-        url = f"sqlite:///{folder / 'bench.sqlite3'}"
-    elif url.startswith("postgresql"):
-        reset_pg_schema(url, create=True)
-        url = (
-            make_url(url)
-            .update_query_dict({"options": f"-csearch_path={PG_SCHEMA}"})
-            .render_as_string(hide_password=False)
-        )
-    migrations.upgrade(url)
-    return url
-
-
 def one_run(consumers: int, database_url: str | None, seed: int) -> list[Step]:
     """Generate the files, import them into a fresh database, import consumers and bills again."""
     bijli = [sys.executable, "-m", "bot.cli"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     steps: list[Step] = []
-    with tempfile.TemporaryDirectory(prefix="bijli-bench-") as tmp:
-        folder = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bijli-bench-")))
+        if database_url and database_url.startswith("postgresql"):
+            url = stack.enter_context(PrivateSchema(database_url, PG_SCHEMA_PREFIX)).url
+        else:
+            url = f"sqlite:///{folder / 'bench.sqlite3'}"
         out, seconds, cpu, peak = run_measured(
             [*bijli, "demo-data", "--consumers", str(consumers), "--out", str(folder),
              "--seed", str(seed)],
             env,
         )  # fmt: skip
         steps.append(Step("demo-data (write 4 files)", consumers, seconds, cpu, peak))
-        env["DATABASE_URL"] = fresh_database(database_url, folder)
+        migrations.upgrade(url)
+        env["DATABASE_URL"] = url
         seen: set[str] = set()
         for kind, name in STEPS:
             out, seconds, cpu, peak = run_measured(
@@ -144,8 +127,6 @@ def one_run(consumers: int, database_url: str | None, seed: int) -> list[Step]:
                 f"peak {peak:.0f} MB",
                 flush=True,
             )
-    if database_url and database_url.startswith("postgresql"):
-        reset_pg_schema(database_url, create=False)  # leave the shared test server as it was
     return steps
 
 

@@ -331,11 +331,11 @@ def main() -> None:
             process("rasa", rasa_argv, env, logs, rasa_ready, timeout=600)
         )
         print(f"  Rasa loaded in {time.monotonic() - t0:.0f} s", flush=True)
-        worker_argv = [bijli, "worker"]
-        for n in range(args.workers):
-            procs[f"worker{n}"] = stack.enter_context(
-                process(f"worker{n}", worker_argv, env, logs, "Listening on")
-            )
+        # One `bijli worker` running the pool of N workers, as the Procfile does.
+        worker_argv = [bijli, "worker", "--workers", str(args.workers)]
+        procs["workers"] = stack.enter_context(
+            process("workers", worker_argv, env, logs, "Listening on")
+        )
         procs["web"] = stack.enter_context(
             process(
                 "web",

@@ -39,13 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import migrations, signing  # noqa: E402
+from bot.connections import redis_client  # noqa: E402
 from bot.dev.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from bot.rasa_runtime import training as model  # noqa: E402
 from bot.rasa_runtime.environment import rasa_env  # noqa: E402
@@ -309,7 +309,7 @@ def main() -> None:
                     if which == "ours":
                         # Each round starts our registered senders on new conversations, as
                         # the stock bot's in-memory trackers start empty.
-                        conn = redis.Redis.from_url(redis_server.url)
+                        conn = redis_client(redis_server.url)
                         for key in conn.scan_iter("bijli:tracker:*"):
                             conn.delete(key)
                         conn.close()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> Flask:
-    """Build the Flask app; ``config`` may be Settings or overrides for the loaded ones."""
+    """Build the Flask app (ConfigurationError if unsafe); ``config``: Settings or overrides."""
     from flask import Flask
 
     from bot import logfmt, web
@@ -30,6 +30,8 @@ def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> 
         cfg = settings_mod.load()
         if config:
             cfg = cfg.with_overrides(**config)
+    # A half-set Twilio configuration would let anyone sign webhooks: refuse to serve.
+    cfg.check()
     web.init_app(app, cfg)
 
     from bot.gateway import health, webhooks

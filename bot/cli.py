@@ -12,7 +12,17 @@ from bot import settings as settings_mod
 IMPORT_KINDS = ("consumers", "bills", "prepaid-balances", "staff")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """A command group that reports a bad configuration in one line, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except settings_mod.ConfigurationError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Bijli Sahayak: WhatsApp and SMS assistant for UPPCL discoms."""
 
@@ -97,10 +107,11 @@ def train(force: bool) -> None:
 @click.argument("rasa_args", nargs=-1, type=click.UNPROCESSED)
 def rasa_server(rasa_args: tuple[str, ...]) -> None:
     """Run the Rasa server on the cached model, with Redis tracker and lock stores."""
+    cfg = settings_mod.load_checked()  # before importing Rasa, which takes seconds
     from bot.rasa_runtime import server
 
     try:
-        sys.exit(server.run_rasa_server(settings_mod.load(), rasa_args))
+        sys.exit(server.run_rasa_server(cfg, rasa_args))
     except (server.ModelMissing, settings_mod.SecretMissing) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -109,9 +120,9 @@ def rasa_server(rasa_args: tuple[str, ...]) -> None:
 @click.option("--port", type=int, help="Default: ACTIONS_PORT, else 5055.")
 def actions_server(port: int | None) -> None:
     """Run the rasa_sdk action server with the project's custom actions."""
+    cfg = settings_mod.load_checked()
     from bot.rasa_runtime import server
 
-    cfg = settings_mod.load()
     try:
         sys.exit(server.run_action_server(cfg.with_overrides(actions_port=port) if port else cfg))
     except settings_mod.SecretMissing as exc:
@@ -120,20 +131,21 @@ def actions_server(port: int | None) -> None:
 
 @main.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(burst: bool) -> None:
-    """Run an RQ worker on the inbound and notifications queues."""
+@click.option("--workers", type=click.IntRange(min=1), help="Default: BIJLI_WORKERS, else 2.")
+def worker(burst: bool, workers: int | None) -> None:
+    """Run RQ workers on the inbound and notifications queues, under RQ's worker pool."""
     from bot import logfmt
     from bot.worker import run_worker
 
     logfmt.configure()
-    cfg = settings_mod.load()
+    cfg = settings_mod.load_checked()
     if not cfg.redis_url:
         raise click.ClickException("REDIS_URL is not set (`bijli run` starts an embedded Redis)")
     try:
         _ = cfg.gateway_signing_secret  # the worker signs what it passes to Rasa
     except settings_mod.SecretMissing as exc:
         raise click.ClickException(str(exc)) from None
-    run_worker(cfg, burst=burst)
+    run_worker(cfg, burst=burst, workers=workers)
 
 
 @main.command("run")
@@ -191,7 +203,7 @@ def replay_failed(ids: tuple[int, ...], dry_run: bool) -> None:
     """Re-enqueue inbound messages whose jobs failed their last retry (dead letters)."""
     from bot.gateway import dead_letters
 
-    cfg = settings_mod.load()
+    cfg = settings_mod.load_checked()
     if not cfg.redis_url and not dry_run:
         raise click.ClickException("REDIS_URL is not set")
     replayed = dead_letters.replay_dead_letters(

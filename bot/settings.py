@@ -7,6 +7,7 @@ Every other module asks for a :class:`Settings` (usually via :func:`load`) and n
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,8 +27,35 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Sanic workers per ``bijli rasa-server`` (bench/RASA_RESULTS.md).
 DEFAULT_SANIC_WORKERS = 2
 
+#: RQ workers per ``bijli worker`` (its worker pool restarts any that dies).
+DEFAULT_WORKERS = 2
 
-class SecretMissing(RuntimeError):
+#: Port of the Redis that ``bijli run`` starts when REDIS_URL is unset (stable across restarts,
+#: so the URL every process was given stays right).
+DEFAULT_EMBEDDED_REDIS_PORT = 6380
+
+
+class ConfigurationError(ValueError):
+    """The configuration is unsafe or incomplete; the message names the variable to fix."""
+
+
+class TwilioAuthTokenMissing(ConfigurationError):
+    """A real TWILIO_ACCOUNT_SID without TWILIO_AUTH_TOKEN (the public dev token would sign)."""
+
+
+class TwilioAccountSidMissing(ConfigurationError):
+    """A real TWILIO_AUTH_TOKEN without TWILIO_ACCOUNT_SID (the dev console would stay on)."""
+
+
+class PublicBaseUrlNotHttps(ConfigurationError):
+    """Real Twilio credentials with a PUBLIC_BASE_URL that is not an https URL."""
+
+
+class InvalidSetting(ConfigurationError):
+    """A variable holds a value its setting cannot take."""
+
+
+class SecretMissing(ConfigurationError):
     """A secret that real Twilio credentials require is unset; the message names the variable."""
 
 
@@ -71,11 +99,40 @@ class Settings:
     gateway_secret: str | None = None
     #: ACTIONS_TOKEN as set (see :attr:`actions_server_token`).
     actions_token: str | None = None
+    #: RQ workers that ``bijli worker`` runs under RQ's worker pool.
+    workers: int = DEFAULT_WORKERS
+    #: Port of the embedded Redis that ``bijli run`` starts when REDIS_URL is unset.
+    embedded_redis_port: int = DEFAULT_EMBEDDED_REDIS_PORT
 
     @property
     def twilio_is_dev(self) -> bool:
-        """True when no real Twilio credentials are configured."""
-        return self.twilio_account_sid == DEV_ACCOUNT_SID
+        """True when both Twilio credentials are the development ones (never half of them)."""
+        return (
+            self.twilio_account_sid == DEV_ACCOUNT_SID and self.twilio_auth_token == DEV_AUTH_TOKEN
+        )
+
+    def check(self) -> Settings:
+        """Return these settings, or raise the ConfigurationError a process must not start with."""
+        real_sid = self.twilio_account_sid != DEV_ACCOUNT_SID
+        real_token = self.twilio_auth_token != DEV_AUTH_TOKEN
+        if real_sid and not real_token:
+            raise TwilioAuthTokenMissing(
+                "TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not: set TWILIO_AUTH_TOKEN "
+                "(without it anyone could sign webhooks with the public development token)"
+            )
+        if real_token and not real_sid:
+            raise TwilioAccountSidMissing(
+                "TWILIO_AUTH_TOKEN is set but TWILIO_ACCOUNT_SID is not: set TWILIO_ACCOUNT_SID, "
+                "or unset both to run on the development fake"
+            )
+        if real_sid:
+            url = urlsplit(self.public_base_url)
+            if url.scheme != "https" or not url.hostname:
+                raise PublicBaseUrlNotHttps(
+                    f"PUBLIC_BASE_URL must be an https URL when real Twilio credentials are set, "
+                    f"not {self.public_base_url!r}"
+                )
+        return self
 
     @property
     def gateway_signing_secret(self) -> str:
@@ -107,7 +164,7 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def load(environ: dict[str, str] | None = None) -> Settings:
+def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``environ`` (default: the process environment)."""
     env = os.environ if environ is None else environ
     var_dir = Path(env.get("BIJLI_VAR_DIR") or ROOT / "var")
@@ -118,8 +175,9 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         redis_url=env.get("REDIS_URL") or None,
         rasa_url=rasa_url,
         public_base_url=(env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
-        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or DEV_ACCOUNT_SID,
-        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or DEV_AUTH_TOKEN,
+        # Stripped: a stray space would make a real credential of an unset one, or spoil a token.
+        twilio_account_sid=(env.get("TWILIO_ACCOUNT_SID") or "").strip() or DEV_ACCOUNT_SID,
+        twilio_auth_token=(env.get("TWILIO_AUTH_TOKEN") or "").strip() or DEV_AUTH_TOKEN,
         twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or None),
         twilio_sms_from=env.get("TWILIO_SMS_FROM") or "+15005550006",
         twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM") or "whatsapp:+14155238886",
@@ -138,4 +196,33 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         actions_host=env.get("ACTIONS_HOST") or "127.0.0.1",
         gateway_secret=env.get("BIJLI_GATEWAY_SECRET") or None,
         actions_token=env.get("ACTIONS_TOKEN") or None,
+        workers=_whole_number("BIJLI_WORKERS", env.get("BIJLI_WORKERS"), DEFAULT_WORKERS),
+        embedded_redis_port=_whole_number(
+            "EMBEDDED_REDIS_PORT",
+            env.get("EMBEDDED_REDIS_PORT"),
+            DEFAULT_EMBEDDED_REDIS_PORT,
+            maximum=65535,
+        ),
     )
+
+
+def load_checked(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings a process may start with: :func:`load`, then :meth:`Settings.check`."""
+    return load(environ).check()
+
+
+def _whole_number(
+    name: str, raw: str | None, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
+    """Variable ``name``'s value ``raw`` as an integer in range (``default`` when unset)."""
+    text = (raw or "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise InvalidSetting(f"{name} must be a whole number {bounds}, not {text!r}")
+    return value

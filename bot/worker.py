@@ -1,29 +1,135 @@
-"""The RQ worker that serves every queue, and the jobs it loads before its first one."""
+"""``bijli worker``: RQ workers under RQ's own worker pool, which restarts any that dies.
+
+Each worker is a :class:`Worker` (RQ's ``SimpleWorker``): jobs run in the worker's own process,
+not in a child forked per job. Forking workers cost about 88 ms of CPU a message, these 13 ms
+(bench/GATEWAY_RESULTS.md), on cores that Rasa needs. A job's exception is caught and retried as
+before, and its timeout is still enforced (SIGALRM).
+
+A hard crash (SIGKILL, the OOM killer) takes a worker down with its job. RQ would find that job
+only once the worker's heartbeat lapsed (the job's timeout plus a minute) and another worker's
+maintenance pass came round, and the sender's later messages, which wait for it, would wait that
+long too (3 to 13 minutes with RQ's defaults). The pool sees the death at once, though:
+:class:`WorkerPool` then hands that worker's started jobs to RQ's own abandoned-job handling,
+whose ``Retry`` runs them again in seconds, and respawns the worker.
+"""
 
 from __future__ import annotations
 
 import importlib
+import logging
+from typing import Any
 
-from rq import Queue, SimpleWorker
+import redis
+from rq import SimpleWorker
+from rq import worker_pool as rq_worker_pool
+from rq.executions import Execution
+from rq.registry import StartedJobRegistry
 
 from bot import connections
+from bot.logfmt import kv
 from bot.queues import ALL
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Job modules imported once at start, by dotted name (so the core never imports a package).
 JOB_MODULES = ("bot.gateway.inbound", "bot.gateway.dead_letters")
 
+#: Seconds between a worker's maintenance passes (RQ's default: 600). A pass restarts RQ's
+#: scheduler when it died (a Redis restart ends it), which scheduled retries wait for, and
+#: retries the jobs of workers that died out of the pool's sight (a whole machine) once their
+#: heartbeat lapsed.
+MAINTENANCE_INTERVAL = 60
+#: Seconds an idle worker's registration lives between heartbeats (RQ's default: 420). An idle
+#: worker waits for a job for this less 15 seconds before it looks at maintenance again, so
+#: with RQ's default a pass could wait almost seven minutes. (A busy SimpleWorker's heartbeat
+#: lasts its job's timeout plus a minute, whatever this is.)
+WORKER_TTL = 90
 
-def run_worker(cfg: Settings, burst: bool = False) -> bool:
-    """Serve the queues; the scheduler is on so that RQ ``Retry`` intervals work."""
-    conn = connections.redis(cfg, blocking=True)
+
+class Worker(SimpleWorker):
+    """RQ's SimpleWorker, with maintenance about every minute even when idle."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        kwargs.setdefault("worker_ttl", WORKER_TTL)
+        super().__init__(*args, **kwargs)
+
+
+class WorkerPool(rq_worker_pool.WorkerPool):
+    """RQ's worker pool; a worker it finds dead has its started jobs retried right away."""
+
+    def handle_dead_worker(self, worker_data: rq_worker_pool.WorkerData) -> None:
+        """Forget the worker (the pool respawns it) and release the jobs it held."""
+        super().handle_dead_worker(worker_data)
+        exitcode = worker_data.process.exitcode
+        try:
+            released = release_jobs_of_dead_worker(
+                self.connection, worker_data.name, self._queue_names
+            )
+        except redis.RedisError as exc:
+            # Redis is away: RQ's maintenance retries the jobs once it is back.
+            log.warning(
+                kv("worker_jobs_not_released", worker=worker_data.name, error=type(exc).__name__)
+            )
+            return
+        if exitcode or released:
+            log.warning(
+                kv(
+                    "worker_died",
+                    worker=worker_data.name,
+                    pid=worker_data.pid,
+                    exitcode=exitcode,
+                    jobs_released=",".join(released) or None,
+                )
+            )
+
+
+def release_jobs_of_dead_worker(
+    conn: redis.Redis, worker_name: str, queue_names: list[str]
+) -> list[str]:
+    """Run RQ's abandoned-job handling now on the jobs a dead worker held; return their ids.
+
+    Only for a worker known to be dead: a SimpleWorker runs its job in its own process, so none
+    of its work goes on without it.
+    """
+    dead = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_name, connection=conn)
+    if dead is not None:
+        dead.register_death()
+    released: list[str] = []
+    for name in queue_names:
+        registry = StartedJobRegistry(name, connection=conn)
+        held: dict[str, str] = {}  # execution's registry entry -> job id
+        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+            try:
+                execution = Execution.fetch(execution_id, job_id, connection=conn)
+            except ValueError:
+                continue  # its record expired: RQ's maintenance deals with the entry
+            if execution.worker_name == worker_name:
+                held[execution.composite_key] = job_id
+        if held:
+            # The worker is dead, so its heartbeat has lapsed in fact: record that, and let RQ
+            # do what its maintenance does with a lapsed one (failure callback, then Retry).
+            conn.zadd(registry.key, dict.fromkeys(held, 0), xx=True)
+            registry.cleanup()
+            released += held.values()
+    return released
+
+
+def run_worker(cfg: Settings, burst: bool = False, workers: int | None = None) -> None:
+    """Serve the queues with ``workers`` (default: BIJLI_WORKERS) workers until stopped.
+
+    Each worker runs RQ's scheduler when it holds the scheduler lock, so ``Retry`` intervals work.
+    """
     for name in JOB_MODULES:
+        # Imported before the pool forks, so every worker starts with them loaded.
         importlib.import_module(name)
-
-    # Jobs run in the worker's own process, not in a child forked per job: forking workers
-    # cost about 88 ms of CPU a message, these 13 ms (bench/GATEWAY_RESULTS.md), on cores that
-    # Rasa needs. A job's exception is caught and retried as before, and its timeout is still
-    # enforced (SIGALRM). A hard crash takes the worker down with its job: the process manager
-    # restarts the worker, and RQ retries the job once its heartbeat lapses (tested).
-    worker = SimpleWorker([Queue(name, connection=conn) for name in ALL], connection=conn)
-    return bool(worker.work(burst=burst, with_scheduler=True))
+    pool = WorkerPool(
+        list(ALL),
+        # The workers' clients are made from this one; RQ gives them the long socket timeout
+        # that its blocking dequeue needs.
+        connection=connections.redis(cfg, blocking=True),
+        num_workers=workers or cfg.workers,
+        worker_class=Worker,
+    )
+    pool.start(burst=burst)

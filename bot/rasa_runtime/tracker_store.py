@@ -35,6 +35,7 @@ from rasa.shared.core.conversation import Dialogue
 from rasa.shared.core.events import ActionExecuted, Event, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot import connections
 from bot.logfmt import kv
 from bot.phone import mask
 from bot.rasa_runtime.speedups import dumps
@@ -51,6 +52,16 @@ def _is_session_start(event: Event) -> bool:
 
 class EventLogTrackerStore(RedisTrackerStore):
     """Redis tracker store with an append-only event list per conversation."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Rasa's store makes its client without timeouts, so an unresponsive Redis would hold a
+        # turn (and the sender's lock) for ever. No connection exists yet: set them on the pool.
+        self.red.connection_pool.connection_kwargs.update(
+            socket_connect_timeout=connections.REDIS_CONNECT_TIMEOUT,
+            socket_timeout=connections.REDIS_SOCKET_TIMEOUT,
+            health_check_interval=connections.REDIS_HEALTH_CHECK_INTERVAL,
+        )
 
     def _keys(self, sender_id: str) -> tuple[str, str]:
         base = self.key_prefix + sender_id

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot import create_app
 from bot.gateway import texts
+from bot.settings import TwilioAccountSidMissing
 from bot.store import InboundMessage, session_scope
 from tests.gateway_stack import wait_for
 
@@ -68,9 +69,22 @@ def test_console_rejects_garbage_numbers(gw_client):
 
 
 def test_console_is_off_with_real_credentials(gw_settings, engine):
-    app = create_app(gw_settings.with_overrides(twilio_account_sid="AC" + "1" * 32))
+    real = gw_settings.with_overrides(
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token="f" * 32,
+        public_base_url="https://bijli.example.in",
+    )
+    app = create_app(real)
     assert app.test_client().get("/console").status_code == 404
     assert app.test_client().post("/console/send", json={}).status_code == 404
+
+
+def test_a_real_token_alone_does_not_turn_the_console_on(gw_settings, engine):
+    """It used to: the development SID made the settings look like development."""
+    half = gw_settings.with_overrides(twilio_auth_token="f" * 32)
+    assert not half.twilio_is_dev
+    with pytest.raises(TwilioAccountSidMissing):
+        create_app(half)
 
 
 def _chromium_missing() -> str | None:

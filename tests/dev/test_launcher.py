@@ -17,14 +17,21 @@ from tests.processes import bijli, free_port, stop
 
 @pytest.mark.rasa
 @pytest.mark.slow
-def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
+def test_bijli_run_serves_healthz_and_stops_its_redis_keeping_its_data(tmp_path: Path):
     if not model.model_path().exists():
         pytest.fail("no trained model: `make test` trains it before pytest (run `bijli train`)")
-    ports = {name: free_port() for name in ("web", "rasa", "actions", "twilio")}
+    ports = {name: free_port() for name in ("web", "rasa", "actions", "twilio", "redis")}
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"REDIS_URL", "DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_API_BASE_URL"}
+        if key
+        not in {
+            "REDIS_URL",
+            "DATABASE_URL",
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_AUTH_TOKEN",
+            "TWILIO_API_BASE_URL",
+        }
     }
     env.update(
         BIJLI_VAR_DIR=str(tmp_path / "var"),
@@ -33,6 +40,7 @@ def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
         RASA_URL=f"http://127.0.0.1:{ports['rasa']}",
         ACTIONS_PORT=str(ports["actions"]),
         FAKE_TWILIO_PORT=str(ports["twilio"]),
+        EMBEDDED_REDIS_PORT=str(ports["redis"]),
         PUBLIC_BASE_URL=f"http://127.0.0.1:{ports['web']}",
     )
     log_path = tmp_path / "run.log"
@@ -84,5 +92,8 @@ def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
             stop(proc)
     import redis
 
+    assert redis_url == f"redis://127.0.0.1:{ports['redis']}/0"
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
+    # What it held is in var/redis/, for the next `bijli run`.
+    assert (tmp_path / "var" / "redis" / "appendonly.aof").stat().st_size > 0

@@ -170,12 +170,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 timeout=400,
             )
         )
-        for n in range(2):
-            stack_.enter_context(
-                running(
-                    f"worker{n}", bijli("worker"), env=env, log_dir=logs, ready_text="Listening on"
-                )
+        # One `bijli worker`, as the Procfile runs it: a pool of two workers.
+        stack_.enter_context(
+            running(
+                "worker",
+                bijli("worker"),
+                env={**env, "BIJLI_WORKERS": "2"},
+                log_dir=logs,
+                ready_text="Listening on",
             )
+        )
         gunicorn = str(Path(bijli()[0]).with_name("gunicorn"))
         stack_.enter_context(
             running(

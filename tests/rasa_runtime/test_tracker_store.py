@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+import redis
 from rasa.core.tracker_store import RedisTrackerStore, TrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
 from rasa.shared.core.domain import Domain
@@ -24,6 +28,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
+from bot.connections import REDIS_SOCKET_TIMEOUT
 from bot.rasa_runtime.environment import rasa_env
 from bot.rasa_runtime.tracker_store import EventLogTrackerStore
 from bot.settings import load
@@ -237,3 +242,28 @@ def test_rasa_builds_this_store_from_endpoints_yml(
     inner = getattr(built, "_tracker_store", built)
     assert isinstance(inner, EventLogTrackerStore), type(inner)
     assert inner.record_exp == 2592000
+
+
+def test_an_unresponsive_redis_fails_a_turn_in_seconds(domain: Domain):
+    """Rasa's store made its client without timeouts: a Redis that never answers hung the turn."""
+    with socket.socket() as silent:
+        # Accepts connections (the kernel's backlog does) and never says a word.
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host, port = silent.getsockname()
+        store = EventLogTrackerStore(domain, host=host, port=port, key_prefix="test")
+        outcome: dict[str, BaseException] = {}
+
+        def turn() -> None:
+            try:
+                run(store.retrieve("sms:+919800000001"))
+            except redis.RedisError as exc:
+                outcome["error"] = exc
+
+        started = time.monotonic()
+        thread = threading.Thread(target=turn, daemon=True)
+        thread.start()
+        thread.join(REDIS_SOCKET_TIMEOUT + 10)
+        assert not thread.is_alive(), "the turn still waits for Redis"
+    assert isinstance(outcome.get("error"), redis.TimeoutError)
+    assert time.monotonic() - started < REDIS_SOCKET_TIMEOUT + 5
