@@ -2,9 +2,13 @@
 
 A job takes the id of an :class:`~bot.store.InboundMessage` and re-reads everything else, so it
 tolerates a vanished row and a replay. The replies it plans (Rasa's answer, or the gateway's own
-text for STOP/START/HELP and empty messages) are cached in Redis before anything is sent, so a
+text for STOP/START and empty messages) are cached in Redis before anything is sent, so a
 retry after a Twilio failure neither asks Rasa twice nor sends a confirmation twice; every send
 carries an idempotency key derived from the message id and the reply's position.
+
+While Twilio refuses the credentials (sending is paused, see :mod:`bot.twilio_client`) a job
+ends without answering and without asking Rasa: the message stays unanswered in the inbox, and
+the sweep enqueues it again once Twilio accepts the credentials.
 """
 
 from __future__ import annotations
@@ -83,6 +87,10 @@ def handle_inbound(inbound_id: int) -> str:
         accounts = consumers_by_mobile(session, mobile)
         language = accounts[0].language if accounts else None
 
+    if twilio_client.pause_state(cfg, conn) is not None:
+        # Rasa is not asked either: its conversation moves on only with what the person sees.
+        log.info(kv("inbound_waiting_twilio_paused", inbound_id=inbound_id))
+        return "paused"
     replies = _cached_replies(conn, inbound_id)
     if replies is None:
         profile_name = (conn.get(PROFILE_KEY.format(id=inbound_id)) or b"").decode()
@@ -102,16 +110,21 @@ def handle_inbound(inbound_id: int) -> str:
         for part_no, (part, media) in enumerate(_messages_for(reply, channel))
     ]
     for key, part, media in messages:
-        outcome = twilio_client.send(
-            cfg,
-            channel=channel,
-            to=mobile,
-            body=part,
-            media_url=media,
-            idempotency_key=key,
-            engine=engine,
-            redis_conn=conn,
-        )
+        try:
+            outcome = twilio_client.send(
+                cfg,
+                channel=channel,
+                to=mobile,
+                body=part,
+                media_url=media,
+                idempotency_key=key,
+                engine=engine,
+                redis_conn=conn,
+            )
+        except twilio_client.TwilioSendingPaused:
+            # What was sent stays sent (idempotency keys); the rest goes once sending resumes.
+            log.info(kv("inbound_waiting_twilio_paused", inbound_id=inbound_id, sent=sent))
+            return "paused"
         if outcome.result == "rejected":
             # Permanent (bad number, unsubscribed, outside the 24-hour window): the rest would
             # fail the same way.

@@ -212,9 +212,13 @@ def message_status() -> ResponseReturnValue:
     if not sid or not value:
         return Response("MessageSid and MessageStatus required", status=400, mimetype="text/plain")
     error_code = _int(form.get("ErrorCode")) or None
+    key = request.args.get("key")
     try:
         engine = connections.engine(cfg)
         outcome = status_mod.record_status(engine, sid, value, error_code)
+        if outcome == "unknown" and key:
+            # The send this message came from may have timed out before it learnt the sid.
+            outcome = status_mod.adopt_by_key(engine, key, sid, value, error_code)
         if outcome == "unknown":
             # The send that made this message may not have stored its sid yet; if it stored it
             # just now, after we looked, apply the status here rather than wait for it.

@@ -123,7 +123,7 @@ def test_job_posts_to_rasa_with_sender_and_metadata(post_signed, engine, work, f
     (sent,) = fake.sent()
     assert sent["to"] == "whatsapp:+919812345678"
     assert sent["from"] == "whatsapp:+14155238886"
-    assert sent["status_callback"].endswith("/twilio/status")
+    assert sent["status_callback"].endswith("/twilio/status?key=reply%3A1%3A0%3A0")
 
 
 def test_staff_number_is_sent_with_role_staff(post_signed, engine, work, fake, stub_rasa):
