@@ -22,6 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Sanic workers per ``bijli rasa-server`` (bench/RASA_RESULTS.md).
 DEFAULT_SANIC_WORKERS = 2
 
+#: Twilio's connection overrides for the incoming-message webhook (README, "Connecting a real
+#: Twilio number"): retry a refused or timed-out connection, a read timeout and a 5xx, up to 5
+#: times within Twilio's 15-second limit.
+DEFAULT_WEBHOOK_OVERRIDES = "ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -53,6 +58,8 @@ class Settings:
     fake_twilio_port: int = 8025
     #: Virtualenvs and trained models, shared by clones.
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "bijli")
+    #: The connection overrides after ``#`` in the webhook URL given to Twilio.
+    twilio_webhook_overrides: str = DEFAULT_WEBHOOK_OVERRIDES
 
     @property
     def twilio_is_dev(self) -> bool:
@@ -90,4 +97,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         sanic_workers=int(env.get("SANIC_WORKERS") or DEFAULT_SANIC_WORKERS),
         fake_twilio_port=int(env.get("FAKE_TWILIO_PORT") or 8025),
         cache_dir=Path(env.get("BIJLI_CACHE_DIR") or Path.home() / ".cache" / "bijli"),
+        twilio_webhook_overrides=(
+            env.get("TWILIO_WEBHOOK_OVERRIDES") or DEFAULT_WEBHOOK_OVERRIDES
+        ).lstrip("#"),
     )
