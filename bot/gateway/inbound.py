@@ -173,12 +173,12 @@ def plan_replies(
     found = texts.keyword(body)
     if found is not None:
         kind, kw_language = found
-        replies = _keyword_replies(engine, inbound_id, channel, mobile, kind, kw_language)
         if kind == "help":
-            # The bot's own replies tell people to send "help" for its menu: the short
-            # STOP/START help text comes first, then the menu from Rasa.
-            replies += ask_rasa(cfg, channel, mobile, body.strip(), role, profile_name)
-        return replies
+            # The bot's own replies tell people to send "help" for its menu: one message, the
+            # menu from Rasa with the STOP/START line under it.
+            menu = ask_rasa(cfg, channel, mobile, body.strip(), role, profile_name)
+            return _with_help_footer(menu, language or kw_language)
+        return _keyword_replies(engine, inbound_id, channel, mobile, kind, kw_language)
     if not body.strip():
         key = "media_only" if num_media else "empty_message"
         return [Reply(_localised(key, language))]
@@ -186,11 +186,19 @@ def plan_replies(
     return ask_rasa(cfg, channel, mobile, message, role, profile_name)
 
 
+def _with_help_footer(menu: list[Reply], language: str) -> list[Reply]:
+    """Rasa's menu as one message ending with how to stop and restart alerts."""
+    footer = texts.text("help_footer", language)
+    text = "\n\n".join(reply.text for reply in menu if reply.text)
+    if not text:
+        return [Reply(texts.text("help", language))]
+    images = [reply.image for reply in menu if reply.image]
+    return [Reply(f"{text}\n\n{footer}", images[0] if images else None)]
+
+
 def _keyword_replies(
     engine: Engine, inbound_id: int, channel: str, mobile: str, kind: str, language: str
 ) -> list[Reply]:
-    if kind == "help":
-        return [Reply(texts.text("help", language))]
     opted_out = kind == "opt_out"
     with session_scope(engine) as session:
         changed = set_opt_out(session, mobile, channel, opted_out)
