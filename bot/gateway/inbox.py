@@ -176,7 +176,17 @@ def run_cron(conn: redis.Redis) -> None:
     from rq.cron import CronScheduler
     from rq.exceptions import StopRequested
 
-    scheduler = CronScheduler(connection=conn)
+    class Scheduler(CronScheduler):
+        """RQ's scheduler, remembering a stop request: with Redis down, its own shutdown raises
+        a ConnectionError in place of the stop, which must not read as "start again"."""
+
+        stop_requested = False
+
+        def _request_stop(self, signum: int, frame: object) -> None:
+            self.stop_requested = True
+            super()._request_stop(signum, frame)
+
+    scheduler = Scheduler(connection=conn)
     scheduler.register(
         sweep,
         queue_name=INBOUND,
@@ -185,7 +195,7 @@ def run_cron(conn: redis.Redis) -> None:
         result_ttl=600,
         failure_ttl=24 * 3600,
     )
-    while True:
+    while not scheduler.stop_requested:
         try:
             scheduler.start()
             return
@@ -194,5 +204,5 @@ def run_cron(conn: redis.Redis) -> None:
         try:
             time.sleep(CRON_RECONNECT_DELAY)
         except StopRequested:
-            # The scheduler's signal handlers are still installed: SIGTERM while waiting.
+            # The scheduler's signal handlers stay installed: SIGTERM while waiting.
             return

@@ -9,6 +9,8 @@ from rq.cron import CronScheduler
 from sqlalchemy import select
 
 from bot.clock import utcnow
+from bot.connections import redis_client
+from bot.dev.embedded_redis import EmbeddedRedis, free_port
 from bot.gateway import inbox
 from bot.store import InboundMessage, session_scope
 from tests.gateway_stack import wait_for
@@ -48,3 +50,37 @@ def test_bijli_cron_sweeps_the_inbox_through_a_worker(
         assert session.execute(select(InboundMessage.processed_at)).scalar_one() is not None
     worker_log = (logs / "worker.log").read_text()
     assert "event=inbox_sweep unanswered=1 enqueued=1" in worker_log
+
+
+def test_bijli_cron_rides_out_a_redis_restart(gw_settings, tmp_path, monkeypatch):
+    port = free_port()
+    server = EmbeddedRedis(port=port).start()
+    monkeypatch.setenv("REDIS_URL", server.url)
+    logs = tmp_path / "logs"
+    try:
+        with running("cron", bijli("cron"), env={}, log_dir=logs, ready_text="starting") as cron:
+            conn = redis_client(server.url)
+            wait_for(lambda: CronScheduler.all(conn), timeout=20)
+            server.stop()
+            # Noticed at the scheduler's next heartbeat, at most one sweep interval away.
+            wait_for(
+                lambda: "event=cron_redis_unavailable" in (logs / "cron.log").read_text(),
+                timeout=inbox.SWEEP_INTERVAL + 10,
+            )
+            assert cron.poll() is None, "honcho would stop the whole stack if cron exited"
+            server = EmbeddedRedis(port=port).start()
+            conn = redis_client(server.url)
+            # RQ's scheduler starts again, registers, and goes on enqueueing sweeps.
+            wait_for(lambda: CronScheduler.all(conn), timeout=20)
+            wait_for(
+                lambda: conn.zcard("rq:cron_job:bot.gateway.inbox.sweep:jobs"),
+                timeout=inbox.SWEEP_INTERVAL + 10,
+            )
+            server.stop()
+            # Asked to stop while Redis is down: RQ's own shutdown then fails on Redis, and
+            # that must not read as a reason to start again.
+            stop(cron)
+            assert cron.returncode == 0, (logs / "cron.log").read_text()[-2000:]
+            assert (logs / "cron.log").read_text().count("starting...") == 2
+    finally:
+        server.stop()
