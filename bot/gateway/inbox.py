@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import redis
 from sqlalchemy import exists, select
@@ -47,7 +48,7 @@ UNANSWERED_AFTER = JOB_TIMEOUT + 60
 #: Unanswered messages older than this are left alone (the sender has long moved on; the
 #: rows stay for an operator). As long as the tail and profile keys of the ordering live.
 SWEEP_WINDOW = dt.timedelta(days=7)
-#: Most messages one sweep enqueues; the next sweep takes the rest.
+#: Most unanswered messages one sweep looks at, oldest first; the next sweep takes the rest.
 SWEEP_BATCH = 500
 #: Longest ``From`` stored for a sender the gateway does not serve (the column's width).
 MAX_SENDER = 32
@@ -97,17 +98,30 @@ def store(
             return Stored(int(existing.id), False, existing.processed_at is not None)
 
 
+class Waiting(NamedTuple):
+    """An unanswered message: enough to enqueue it in its sender's order."""
+
+    id: int
+    channel: str
+    mobile: str
+    received_at: dt.datetime
+
+
 def unanswered(
     session: Session,
     *,
     channel: str | None = None,
     mobile: str | None = None,
     before_id: int | None = None,
-    received_before: dt.datetime | None = None,
     limit: int = SWEEP_BATCH,
-) -> list[tuple[int, str, str]]:
-    """(id, channel, mobile) of unanswered messages without a dead letter, oldest first."""
-    query = select(InboundMessage.id, InboundMessage.channel, InboundMessage.from_number).where(
+) -> list[Waiting]:
+    """Unanswered messages of the last SWEEP_WINDOW without a dead letter, oldest first."""
+    query = select(
+        InboundMessage.id,
+        InboundMessage.channel,
+        InboundMessage.from_number,
+        InboundMessage.received_at,
+    ).where(
         InboundMessage.processed_at.is_(None),
         InboundMessage.received_at >= utcnow() - SWEEP_WINDOW,
         ~exists().where(DeadLetter.inbound_message_id == InboundMessage.id),
@@ -118,15 +132,8 @@ def unanswered(
         query = query.where(InboundMessage.from_number == mobile)
     if before_id is not None:
         query = query.where(InboundMessage.id < before_id)
-    if received_before is not None:
-        query = query.where(InboundMessage.received_at < received_before)
     rows = session.execute(query.order_by(InboundMessage.id).limit(limit))
-    return [(int(i), str(c), str(m)) for i, c, m in rows]
-
-
-def enqueue_all(conn: redis.Redis, messages: list[tuple[int, str, str]]) -> int:
-    """Give each message a job unless it has one; return how many were enqueued."""
-    return sum(ensure_enqueued(conn, *message)[1] for message in messages)
+    return [Waiting(int(i), str(c), str(m), r) for i, c, m, r in rows]
 
 
 def enqueue_earlier(
@@ -135,14 +142,18 @@ def enqueue_earlier(
     """Enqueue the sender's unanswered messages older than ``before_id`` that have no job."""
     with session_scope(engine) as session:
         earlier = unanswered(session, channel=channel, mobile=mobile, before_id=before_id)
-    enqueued = enqueue_all(conn, earlier)
+    enqueued = sum(ensure_enqueued(conn, m.id, m.channel, m.mobile)[1] for m in earlier)
     if enqueued:
         log.info(kv("inbound_earlier_enqueued", before_id=before_id, enqueued=enqueued))
     return enqueued
 
 
 def sweep() -> str:
-    """RQ cron job: probe a paused Twilio, write late dead letters, enqueue what is unanswered."""
+    """RQ cron job: probe a paused Twilio, write late dead letters, enqueue what is unanswered.
+
+    A message younger than UNANSWERED_AFTER is taken only when its job finished without
+    answering it (sending was paused): without a job, it may be running still.
+    """
     cfg = settings_mod.load()
     engine = connections.engine(cfg)
     conn = connections.redis(cfg)
@@ -152,10 +163,18 @@ def sweep() -> str:
         log.info(kv("inbox_sweep", outcome="twilio_paused", dead_letters_written=letters))
         return "paused"
     with session_scope(engine) as session:
-        waiting = unanswered(
-            session, received_before=utcnow() - dt.timedelta(seconds=UNANSWERED_AFTER)
-        )
-    enqueued = enqueue_all(conn, waiting)
+        waiting = unanswered(session)
+    settled_before = utcnow() - dt.timedelta(seconds=UNANSWERED_AFTER)
+    enqueued = sum(
+        ensure_enqueued(
+            conn,
+            m.id,
+            m.channel,
+            m.mobile,
+            only_over_finished=m.received_at >= settled_before,
+        )[1]
+        for m in waiting
+    )
     log.info(
         kv(
             "inbox_sweep",

@@ -61,7 +61,9 @@ def enqueue_inbound(
 
     Returns the message's existing job instead when it has one that is not finished.
     """
-    return ensure_enqueued(conn, inbound_id, channel, mobile, job_id=job_id, retry=retry)[0]
+    job, _ = ensure_enqueued(conn, inbound_id, channel, mobile, job_id=job_id, retry=retry)
+    assert job is not None  # only a call with only_over_finished may leave a message without
+    return job
 
 
 def ensure_enqueued(
@@ -72,18 +74,23 @@ def ensure_enqueued(
     *,
     job_id: str | None = None,
     retry: Retry | None = None,
-) -> tuple[Job, bool]:
-    """(the message's job, whether it was enqueued now): see :func:`enqueue_inbound`."""
+    only_over_finished: bool = False,
+) -> tuple[Job | None, bool]:
+    """(the message's job, whether it was enqueued now): see :func:`enqueue_inbound`.
+
+    ``only_over_finished`` leaves a message without a job alone: its job may be running with
+    its record lost with Redis, while a finished one is certainly over.
+    """
     job_id = job_id or job_id_for(inbound_id)
     retry = retry or default_retry()
     queue = Queue(INBOUND, connection=conn)
     tail_key = TAIL_KEY.format(channel=channel, mobile=mobile)
     with conn.lock(LOCK_KEY.format(channel=channel, mobile=mobile), timeout=10, blocking_timeout=5):
         existing = _fetch(job_id, conn)
-        if existing is not None and existing.get_status(refresh=False) not in (
-            None,
-            JobStatus.FINISHED,
-        ):
+        status = existing.get_status(refresh=False) if existing is not None else None
+        if existing is not None and status not in (None, JobStatus.FINISHED):
+            return existing, False
+        if only_over_finished and status != JobStatus.FINISHED:
             return existing, False
         raw = conn.get(tail_key)
         previous = raw.decode() if raw is not None and raw.decode() != job_id else None

@@ -19,11 +19,6 @@ A = "+919876533301"
 B = "+919876533302"
 
 
-@pytest.fixture(autouse=True)
-def _sweep_now(monkeypatch):
-    monkeypatch.setattr(inbox, "UNANSWERED_AFTER", 0)
-
-
 def _unanswered(engine):
     with session_scope(engine) as session:
         rows = session.execute(select(InboundMessage).order_by(InboundMessage.id)).scalars()
@@ -77,7 +72,8 @@ def test_refused_credentials_pause_sending_until_twilio_accepts_them_again(
     work()
     assert fake.sent() == []
 
-    # The operator fixes the account; the next sweep's probe sees it and lets them all go.
+    # The operator fixes the account; the next sweep's probe sees it and lets them all go,
+    # young as they are: their jobs have finished, none can be running.
     fake.configure(auth_token=settings_mod.DEV_AUTH_TOKEN, account_status="active")
     assert inbox.sweep() == "enqueued:3"
     work()
