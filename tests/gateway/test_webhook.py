@@ -127,7 +127,9 @@ def test_job_posts_to_rasa_with_sender_and_metadata(post_signed, engine, work, f
     (sent,) = fake.sent()
     assert sent["to"] == "whatsapp:+919812345678"
     assert sent["from"] == "whatsapp:+14155238886"
-    assert sent["status_callback"].endswith("/twilio/status?key=reply%3A1%3A0%3A0")
+    with session_scope(engine) as session:
+        inbound_id = session.execute(select(InboundMessage.id)).scalar_one()
+    assert sent["status_callback"].endswith(f"/twilio/status?key=reply%3A{inbound_id}%3A0%3A0")
 
 
 def test_staff_number_is_sent_with_role_staff(post_signed, engine, work, fake, stub_rasa):
