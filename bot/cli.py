@@ -196,11 +196,51 @@ def fake_twilio(
     )
 
 
+@main.command("cron")
+def cron() -> None:
+    """Run RQ's cron scheduler: the inbox sweep every 30 seconds, on the inbound queue."""
+    from bot import connections, logfmt
+    from bot.gateway import inbox
+
+    logfmt.configure()
+    cfg = settings_mod.load()
+    if not cfg.redis_url:
+        raise click.ClickException("REDIS_URL is not set (`bijli run` starts an embedded Redis)")
+    inbox.run_cron(connections.redis(cfg))
+
+
+@main.command("sweep")
+def sweep() -> None:
+    """Sweep the inbox once, here: probe a paused Twilio, enqueue unanswered messages."""
+    from bot import logfmt
+    from bot.gateway import inbox
+
+    logfmt.configure()
+    if not settings_mod.load().redis_url:
+        raise click.ClickException("REDIS_URL is not set")
+    click.echo(inbox.sweep())
+
+
+@main.command("webhook-url")
+def webhook_url() -> None:
+    """Print the URLs to give Twilio, with the connection overrides the signature check knows."""
+    cfg = settings_mod.load()
+    click.echo(
+        f"A message comes in (POST): {cfg.public_base_url}/twilio/messages"
+        f"#{cfg.twilio_webhook_overrides}"
+    )
+    click.echo(f"Status callbacks (set on every message sent): {cfg.public_base_url}/twilio/status")
+
+
 @main.command("replay-failed")
 @click.option("--id", "ids", type=int, multiple=True, help="Replay only these dead letters.")
 @click.option("--dry-run", is_flag=True, help="Show what would be replayed, change nothing.")
 def replay_failed(ids: tuple[int, ...], dry_run: bool) -> None:
-    """Re-enqueue inbound messages whose jobs failed their last retry (dead letters)."""
+    """Re-enqueue inbound messages whose jobs failed their last retry (dead letters).
+
+    Jobs that failed while the database was down are read from RQ's failed-job registry and
+    get their dead letters first.
+    """
     from bot.gateway import dead_letters
 
     cfg = settings_mod.load_checked()

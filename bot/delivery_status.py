@@ -7,16 +7,28 @@ import logging
 import redis
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from bot.logfmt import kv
 from bot.store import OutboundMessage, session_scope, utcnow
 
 log = logging.getLogger(__name__)
 
+#: Our own statuses for a message Twilio has not given a sid for yet (see bot.twilio_client).
+PENDING = "pending"
+#: An attempt failed with Twilio's answer (429, 5xx, 401/403): nothing was accepted.
+RETRYING = "retrying"
+#: A request to Twilio is (or was, if its worker died) under way: the message may be accepted.
+IN_FLIGHT = "in_flight"
+#: A request got no answer (timeout, dropped connection): Twilio may have accepted it.
+UNCONFIRMED = "unconfirmed"
+
 #: Progress of a message; a callback may only move a message to a higher rank.
 RANK = {
-    "pending": 0,
-    "retrying": 0,
+    PENDING: 0,
+    RETRYING: 0,
+    IN_FLIGHT: 0,
+    UNCONFIRMED: 0,
     "accepted": 1,
     "scheduled": 1,
     "queued": 2,
@@ -65,6 +77,44 @@ def record_status(engine: Engine, sid: str, status: str, error_code: int | None 
             select(OutboundMessage.id).where(OutboundMessage.twilio_sid == sid)
         ).first()
     return "stale" if exists else "unknown"
+
+
+def adopt_by_key(
+    engine: Engine, key: str, sid: str, status: str, error_code: int | None = None
+) -> str:
+    """Give ``sid`` to the message sent under idempotency ``key`` if it has none yet.
+
+    A status callback carries the key in its URL (``send`` puts it there), so a message whose
+    send timed out after Twilio accepted it still learns its sid: ``adopted``, ``unknown`` (no
+    such key), or ``other_sid`` when the message already holds a different sid, which means
+    Twilio accepted the same message twice.
+    """
+    status = status.lower()
+    values: dict[str, object] = {"twilio_sid": sid, "updated_at": utcnow()}
+    if status in KNOWN:
+        values.update(status=status, error_code=error_code)
+    try:
+        with session_scope(engine) as session:
+            result = session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.idempotency_key == key, OutboundMessage.twilio_sid.is_(None))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount:
+                return "adopted"
+            held = session.execute(
+                select(OutboundMessage.twilio_sid).where(OutboundMessage.idempotency_key == key)
+            ).first()
+    except IntegrityError:
+        # send() stored this very sid between our two statements.
+        return record_status(engine, sid, status, error_code)
+    if held is None:
+        return "unknown"
+    if held[0] == sid:
+        return record_status(engine, sid, status, error_code)
+    log.warning(kv("twilio_second_sid_for_one_message", key=key, sid=sid, kept=held[0]))
+    return "other_sid"
 
 
 def remember_early(conn: redis.Redis, sid: str, status: str, error_code: int | None) -> None:

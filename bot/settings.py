@@ -59,6 +59,12 @@ class SecretMissing(ConfigurationError):
     """A secret that real Twilio credentials require is unset; the message names the variable."""
 
 
+#: Twilio's connection overrides for the incoming-message webhook (README, "Connecting a real
+#: Twilio number"): retry a refused or timed-out connection, a read timeout and a 5xx, up to 5
+#: times within Twilio's 15-second limit.
+DEFAULT_WEBHOOK_OVERRIDES = "ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration; see ``.env.example`` for each variable."""
@@ -103,6 +109,8 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     #: Port of the embedded Redis that ``bijli run`` starts when REDIS_URL is unset.
     embedded_redis_port: int = DEFAULT_EMBEDDED_REDIS_PORT
+    #: The connection overrides after ``#`` in the webhook URL given to Twilio.
+    twilio_webhook_overrides: str = DEFAULT_WEBHOOK_OVERRIDES
 
     @property
     def twilio_is_dev(self) -> bool:
@@ -203,6 +211,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             DEFAULT_EMBEDDED_REDIS_PORT,
             maximum=65535,
         ),
+        twilio_webhook_overrides=(
+            env.get("TWILIO_WEBHOOK_OVERRIDES") or DEFAULT_WEBHOOK_OVERRIDES
+        ).lstrip("#"),
     )
 
 

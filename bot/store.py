@@ -189,6 +189,17 @@ class InboundMessage(Base):
     received_at = Column(DateTime, nullable=False, default=utcnow)
     processed_at = Column(DateTime)
 
+    __table_args__ = (
+        # Only the unanswered few: the webhook looks up a sender's, the sweep all of them.
+        Index(
+            "ix_inbound_messages_unanswered",
+            "channel",
+            "from_number",
+            sqlite_where=processed_at.is_(None),
+            postgresql_where=processed_at.is_(None),
+        ),
+    )
+
 
 class OptOut(Base):
     __tablename__ = "opt_outs"

@@ -4,30 +4,49 @@
 Twilio, so a retried job never sends the same message twice, and it sorts Twilio's errors into
 the ones worth retrying (429, 5xx, network) and the permanent ones (bad number, unsubscribed,
 outside WhatsApp's 24-hour window), which are recorded and not retried.
+
+Two failures need more than a retry:
+
+- A request that got no answer (a timeout, a dropped connection) may have been accepted. Before
+  sending again, ``send`` looks for the message: a status callback carrying its idempotency key
+  (the key is in the ``StatusCallback`` URL) may have given it its sid; otherwise Twilio's list
+  of messages to that number since the first attempt is searched. Only a message found in
+  neither is sent again. A message is held ``in_flight`` while an attempt sends it, so two
+  attempts never send it at once, and one whose worker died is looked for in the same way.
+- A 401 or 403 means Twilio refuses the credentials (a wrong or rotated token, a suspended
+  account): every send would fail the same way. Sending is paused for the account (a Redis
+  hash, one alert in the logs, ``/healthz`` unhealthy) and nothing is sent until
+  :func:`probe_credentials`, which the inbox sweep runs, sees Twilio accept them again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import os
 import re
 import threading
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import redis
 import requests
 import twilio.rest.api
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageList
+from urllib3.exceptions import NewConnectionError
 
 from bot import connections
 from bot import delivery_status as status_mod
+from bot.clock import utcnow
+from bot.delivery_status import IN_FLIGHT, RETRYING, UNCONFIRMED
 from bot.logfmt import kv
 from bot.phone import mask, twilio_address
 from bot.settings import Settings
@@ -46,6 +65,18 @@ MAX_BODY = 1600
 MAX_PARTS = 3
 #: Seconds the REST client waits for Twilio.
 HTTP_TIMEOUT = 15.0
+#: Seconds an attempt may hold a message ``in_flight`` (a connect and a read timeout, twice
+#: over); one held longer belongs to an attempt whose worker died.
+SEND_LEASE = 4 * HTTP_TIMEOUT
+#: Seconds before a message's first attempt from which Twilio's list is searched for it (clock
+#: skew, and Twilio's timestamps have whole seconds).
+RECONCILE_SLACK = 60
+#: Most messages to one number read from Twilio's list when searching for an accepted one.
+RECONCILE_SCAN = 100
+#: HTTP statuses with which Twilio refuses the credentials themselves: sending pauses.
+CREDENTIALS_REJECTED = (401, 403)
+#: Redis hash that holds a paused account's reason (``http``, ``code``, ``since``).
+PAUSE_KEY = "bijli:twilio:paused:{account}"
 
 #: Twilio error codes that will not succeed on a retry.
 INVALID_NUMBER = 21211
@@ -68,6 +99,14 @@ class TwilioTransientError(RuntimeError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class SendInFlight(TwilioTransientError):
+    """Another attempt is sending this message right now: retry once it has finished."""
+
+
+class TwilioSendingPaused(TwilioTransientError):
+    """Twilio refuses our credentials (HTTP 401/403): nothing is sent until a probe succeeds."""
 
 
 @dataclass(frozen=True)
@@ -112,9 +151,13 @@ def client_for(cfg: Settings) -> Client:
         return _clients[key]
 
 
-def status_callback_url(cfg: Settings) -> str:
-    """Where Twilio posts message statuses."""
-    return f"{cfg.public_base_url}/twilio/status"
+def status_callback_url(cfg: Settings, idempotency_key: str | None = None) -> str:
+    """Where Twilio posts a message's statuses; the key tells which send the message came from.
+
+    The key is percent-encoded into the query, which Twilio signs with the rest of the URL.
+    """
+    url = f"{cfg.public_base_url}/twilio/status"
+    return f"{url}?key={quote(idempotency_key, safe='')}" if idempotency_key else url
 
 
 def sender_for(cfg: Settings, channel: str) -> str:
@@ -191,49 +234,42 @@ def send(
 ) -> SendOutcome:
     """Send one message to E.164 ``to`` on ``channel`` at most once per ``idempotency_key``.
 
-    Raises :class:`TwilioTransientError` when a retry may succeed; permanent Twilio errors
-    come back as a ``rejected`` outcome. ``respect_opt_out`` is for pushed messages
-    (campaigns): a number that opted out on the channel is skipped.
+    Raises :class:`TwilioTransientError` when a retry may succeed (:class:`SendInFlight` while
+    another attempt holds the message, :class:`TwilioSendingPaused` while Twilio refuses the
+    credentials); permanent Twilio errors come back as a ``rejected`` outcome.
+    ``respect_opt_out`` is for pushed messages (campaigns): a number that opted out on the
+    channel is skipped.
     """
-    from bot.store import is_opted_out
-
     engine = engine or connections.engine(cfg)
     if len(body) > MAX_BODY:
         raise ValueError(f"body of {len(body)} characters exceeds Twilio's {MAX_BODY}: split it")
-    with session_scope(engine) as session:
-        row = _row_by_key(session, idempotency_key)
-        if row is not None and (row.twilio_sid or row.status in status_mod.TERMINAL):
-            return SendOutcome("duplicate", row.id, row.twilio_sid, row.error_code)
-        if respect_opt_out and is_opted_out(session, to, channel):
-            log.info(kv("twilio_send_skipped_opted_out", to=mask(to), channel=channel))
-            return SendOutcome("opted_out", row.id if row else None)
-        if row is None:
-            row = OutboundMessage(
-                idempotency_key=idempotency_key,
-                channel=channel,
-                to_number=to,
-                body=body,
-                media_url=media_url,
-                campaign_id=campaign_id,
-                status="pending",
-            )
-            session.add(row)
-            try:
-                session.flush()
-            except IntegrityError:
-                # Another attempt holding the same key got there first: it sends, we don't.
-                session.rollback()
-                existing = _row_by_key(session, idempotency_key)
-                if existing is None:
-                    raise
-                return SendOutcome("duplicate", existing.id, existing.twilio_sid)
-        row.attempts = (row.attempts or 0) + 1
-        outbound_id = row.id
+    if redis_conn is None and cfg.redis_url:
+        redis_conn = connections.redis(cfg)
+    paused = pause_state(cfg, redis_conn)
+    if paused is not None:
+        raise TwilioSendingPaused(f"sending paused since {paused.since}: {paused.reason}")
+    claim = _claim(
+        engine,
+        idempotency_key,
+        channel=channel,
+        to=to,
+        body=body,
+        media_url=media_url,
+        campaign_id=campaign_id,
+        respect_opt_out=respect_opt_out,
+    )
+    if isinstance(claim, SendOutcome):
+        return claim
+    outbound_id = claim.outbound_id
+    if claim.may_be_accepted:
+        found = _find_accepted(cfg, engine, claim, channel, to, body, media_url, redis_conn)
+        if found is not None:
+            return found
 
     kwargs: dict[str, object] = {
         "to": twilio_address(channel, to),
         "from_": sender_for(cfg, channel),
-        "status_callback": status_callback_url(cfg),
+        "status_callback": status_callback_url(cfg, idempotency_key),
     }
     if body:
         kwargs["body"] = body
@@ -246,16 +282,17 @@ def send(
     try:
         message = client_for(cfg).messages.create(**kwargs)
     except TwilioRestException as exc:
-        return _handle_twilio_error(engine, cfg, exc, outbound_id, channel, to)
+        return _handle_twilio_error(engine, cfg, exc, outbound_id, channel, to, redis_conn)
     except requests.RequestException as exc:
-        _set_row(engine, outbound_id, status="retrying")
-        log.warning(kv("twilio_unreachable", outbound_id=outbound_id, error=type(exc).__name__))
+        status = UNCONFIRMED if _may_have_reached_twilio(exc) else RETRYING
+        _set_row(engine, outbound_id, status=status)
+        log.warning(
+            kv("twilio_unreachable", outbound_id=outbound_id, error=type(exc).__name__, row=status)
+        )
         raise TwilioTransientError(f"Twilio unreachable: {type(exc).__name__}") from exc
 
     sid = str(message.sid)
-    _set_row(engine, outbound_id, status=str(message.status or "queued"), twilio_sid=sid)
-    if redis_conn is None and cfg.redis_url:
-        redis_conn = connections.redis(cfg)
+    _record_sid(engine, outbound_id, sid, str(message.status or "queued"))
     if redis_conn is not None:
         status_mod.apply_early(redis_conn, engine, sid)
     log.info(
@@ -270,6 +307,174 @@ def send(
         )
     )
     return SendOutcome("sent", outbound_id, sid)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """This attempt holds the message ``in_flight``; an earlier one may have been accepted."""
+
+    outbound_id: int
+    first_attempt_at: dt.datetime
+    may_be_accepted: bool
+
+
+def _claim(
+    engine: Engine,
+    key: str,
+    *,
+    channel: str,
+    to: str,
+    body: str,
+    media_url: str | None,
+    campaign_id: int | None,
+    respect_opt_out: bool,
+) -> SendOutcome | _Claim:
+    """Hold the message under ``key`` for this attempt, or say why there is nothing to send."""
+    from bot.store import is_opted_out
+
+    with session_scope(engine) as session:
+        row = _row_by_key(session, key)
+        if row is not None and (row.twilio_sid or row.status in status_mod.TERMINAL):
+            return SendOutcome("duplicate", row.id, row.twilio_sid, row.error_code)
+        if respect_opt_out and is_opted_out(session, to, channel):
+            log.info(kv("twilio_send_skipped_opted_out", to=mask(to), channel=channel))
+            return SendOutcome("opted_out", row.id if row else None)
+        if row is None:
+            row = OutboundMessage(
+                idempotency_key=key,
+                channel=channel,
+                to_number=to,
+                body=body,
+                media_url=media_url,
+                campaign_id=campaign_id,
+                status=IN_FLIGHT,
+                attempts=1,
+            )
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                # Another attempt with the same key created it a moment ago and is sending it.
+                raise SendInFlight(f"message {key!r} is being sent by another attempt") from None
+            return _Claim(int(row.id), row.created_at, may_be_accepted=False)
+        now = utcnow()
+        if row.status == IN_FLIGHT and row.updated_at > now - dt.timedelta(seconds=SEND_LEASE):
+            raise SendInFlight(f"message {row.id} is being sent by another attempt")
+        # The attempts counter is the row's version: of two attempts, one wins the update.
+        won = session.execute(
+            update(OutboundMessage)
+            .where(
+                OutboundMessage.id == row.id,
+                OutboundMessage.attempts == row.attempts,
+                OutboundMessage.twilio_sid.is_(None),
+            )
+            .values(status=IN_FLIGHT, attempts=(row.attempts or 0) + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not won:
+            raise SendInFlight(f"message {row.id} is being sent by another attempt")
+        return _Claim(
+            int(row.id), row.created_at, may_be_accepted=row.status in (IN_FLIGHT, UNCONFIRMED)
+        )
+
+
+def _may_have_reached_twilio(exc: requests.RequestException) -> bool:
+    """False only when no connection was ever made, so Twilio cannot have the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    reason = exc.args[0] if exc.args else None
+    return not isinstance(getattr(reason, "reason", reason), NewConnectionError)
+
+
+def _find_accepted(
+    cfg: Settings,
+    engine: Engine,
+    claim: _Claim,
+    channel: str,
+    to: str,
+    body: str,
+    media_url: str | None,
+    redis_conn: redis.Redis | None,
+) -> SendOutcome | None:
+    """The message an earlier attempt made Twilio accept without telling us, if there is one."""
+    with session_scope(engine) as session:
+        row = session.get(OutboundMessage, claim.outbound_id)
+        if row is not None and row.twilio_sid:
+            # A status callback carrying this send's key arrived and gave the row its sid.
+            log.info(
+                kv("twilio_send_confirmed_by_callback", outbound_id=row.id, sid=row.twilio_sid)
+            )
+            return SendOutcome("duplicate", row.id, row.twilio_sid)
+    try:
+        found = _search_twilio_list(cfg, engine, claim, channel, to, body, media_url)
+    except TwilioException as exc:
+        _set_row(engine, claim.outbound_id, status=UNCONFIRMED)
+        http, code = _answer_of(exc)
+        if http in CREDENTIALS_REJECTED:
+            pause_sending(cfg, redis_conn, http, code)
+            raise TwilioSendingPaused(f"Twilio answered {http} (code {code})", code) from exc
+        raise TwilioTransientError(f"Twilio's message list answered {http}", code) from exc
+    except requests.RequestException as exc:
+        _set_row(engine, claim.outbound_id, status=UNCONFIRMED)
+        raise TwilioTransientError(f"Twilio unreachable: {type(exc).__name__}") from exc
+    if found is None:
+        log.info(kv("twilio_send_not_accepted_resending", outbound_id=claim.outbound_id))
+        return None
+    sid, status = found
+    _record_sid(engine, claim.outbound_id, sid, status)
+    log.info(kv("twilio_send_found_in_list", outbound_id=claim.outbound_id, sid=sid))
+    return SendOutcome("duplicate", claim.outbound_id, sid)
+
+
+def _search_twilio_list(
+    cfg: Settings,
+    engine: Engine,
+    claim: _Claim,
+    channel: str,
+    to: str,
+    body: str,
+    media_url: str | None,
+) -> tuple[str, str] | None:
+    """(sid, status) of a message in Twilio's list that is this one and no other row's."""
+    since = claim.first_attempt_at - dt.timedelta(seconds=RECONCILE_SLACK)
+    media = 1 if media_url else 0
+    candidates: list[tuple[dt.datetime, str, str]] = []
+    # No DateSent filter: a message still queued has no date_sent yet. The list is read
+    # newest first, and filtered here on what Twilio shows of it.
+    for message in client_for(cfg).messages.stream(
+        to=twilio_address(channel, to),
+        from_=sender_for(cfg, channel),
+        limit=RECONCILE_SCAN,
+        page_size=50,
+    ):
+        created = message.date_created
+        if created is None:
+            continue
+        created_utc = created.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        if created_utc < since or (message.body or "") != body:
+            continue
+        if _int(message.num_media) != media:
+            continue
+        candidates.append((created_utc, str(message.sid), str(message.status or "queued")))
+    if not candidates:
+        return None
+    with session_scope(engine) as session:
+        owned = set(
+            session.execute(
+                select(OutboundMessage.twilio_sid).where(
+                    OutboundMessage.twilio_sid.in_([sid for _, sid, _ in candidates])
+                )
+            ).scalars()
+        )
+    unowned = sorted(c for c in candidates if c[1] not in owned)
+    return (unowned[0][1], unowned[0][2]) if unowned else None
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
 
 
 def _row_by_key(session: Session, key: str) -> OutboundMessage | None:
@@ -287,9 +492,51 @@ def _set_row(engine: Engine, outbound_id: int, **values: object) -> None:
             setattr(row, name, value)
 
 
+def _record_sid(engine: Engine, outbound_id: int, sid: str, status: str) -> None:
+    """Store the sid Twilio gave the message, unless a status callback already did."""
+    with session_scope(engine) as session:
+        stored = session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == outbound_id, OutboundMessage.twilio_sid.is_(None))
+            .values(twilio_sid=sid, status=status, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        held = None if stored else session.get(OutboundMessage, outbound_id)
+    if held is not None and held.twilio_sid != sid:
+        log.warning(
+            kv(
+                "twilio_second_sid_for_one_message",
+                outbound_id=outbound_id,
+                sid=sid,
+                kept=held.twilio_sid,
+            )
+        )
+
+
 def is_transient(exc: TwilioRestException) -> bool:
     """True for Twilio answers a retry may fix: rate limiting and server errors."""
     return exc.status == 429 or exc.status >= 500 or exc.code == 20429
+
+
+def _code(exc: TwilioRestException) -> int | None:
+    return exc.code if isinstance(exc.code, int) else None
+
+
+def _answer_of(exc: TwilioException) -> tuple[int | None, int | None]:
+    """(HTTP status, Twilio error code) of a failed request.
+
+    A create raises :class:`TwilioRestException`; reading a list raises a plain
+    :class:`TwilioException` carrying the response ("Unable to fetch page").
+    """
+    if isinstance(exc, TwilioRestException):
+        return exc.status, _code(exc)
+    response = exc.args[1] if len(exc.args) > 1 else None
+    http = getattr(response, "status_code", None)
+    try:
+        code = json.loads(getattr(response, "text", "") or "{}").get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return http, code if isinstance(code, int) else None
 
 
 def _handle_twilio_error(
@@ -299,10 +546,16 @@ def _handle_twilio_error(
     outbound_id: int,
     channel: str,
     to: str,
+    redis_conn: redis.Redis | None,
 ) -> SendOutcome:
-    code = exc.code if isinstance(exc.code, int) else None
+    code = _code(exc)
+    if exc.status in CREDENTIALS_REJECTED:
+        # Twilio refused the request itself: nothing was accepted, and nothing else will be.
+        _set_row(engine, outbound_id, status=RETRYING, error_code=code)
+        pause_sending(cfg, redis_conn, exc.status, code)
+        raise TwilioSendingPaused(f"Twilio answered {exc.status} (code {code})", code) from exc
     if is_transient(exc):
-        _set_row(engine, outbound_id, status="retrying", error_code=code)
+        _set_row(engine, outbound_id, status=RETRYING, error_code=code)
         log.warning(
             kv("twilio_transient_error", outbound_id=outbound_id, http=exc.status, code=code)
         )
@@ -340,13 +593,112 @@ def _handle_twilio_error(
     return SendOutcome("rejected", outbound_id, None, code)
 
 
+# --------------------------------------------------------------------------- credentials
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Why and since when sending is paused for an account."""
+
+    http: int
+    code: int | None
+    since: str
+
+    @property
+    def reason(self) -> str:
+        return f"Twilio answered HTTP {self.http} (code {self.code or '-'})"
+
+
+def pause_key(cfg: Settings) -> str:
+    """The Redis key of the account's pause."""
+    return PAUSE_KEY.format(account=cfg.twilio_account_sid)
+
+
+def pause_state(cfg: Settings, conn: redis.Redis | None) -> Pause | None:
+    """The account's pause, or None while Twilio accepts the credentials (or Redis is down)."""
+    if conn is None:
+        return None
+    try:
+        raw = conn.hgetall(pause_key(cfg))
+    except redis.RedisError:
+        # A job cannot run without Redis; a direct caller sends and finds out from Twilio.
+        return None
+    if not raw:
+        return None
+    fields = {k.decode(): v.decode() for k, v in raw.items()}
+    return Pause(
+        http=_int(fields.get("http")),
+        code=_int(fields.get("code")) or None,
+        since=fields.get("since", ""),
+    )
+
+
+def _account(cfg: Settings) -> str:
+    sid = cfg.twilio_account_sid
+    return f"{sid[:2]}…{sid[-4:]}"
+
+
+def pause_sending(cfg: Settings, conn: redis.Redis | None, http: int, code: int | None) -> None:
+    """Record that Twilio refuses the credentials; alert once, when the pause begins."""
+    since = utcnow().isoformat(timespec="seconds") + "Z"
+    first = True
+    if conn is not None:
+        try:
+            key = pause_key(cfg)
+            first = bool(conn.hsetnx(key, "since", since))
+            if first:
+                conn.hset(key, mapping={"http": http, "code": code or ""})
+        except redis.RedisError as exc:
+            log.warning(kv("twilio_pause_not_recorded", error=type(exc).__name__))
+    if first:
+        log.error(
+            kv(
+                "twilio_credentials_rejected",
+                account=_account(cfg),
+                http=http,
+                code=code,
+                action="sending paused; messages wait until Twilio accepts the credentials",
+            )
+        )
+
+
+def probe_credentials(cfg: Settings, conn: redis.Redis) -> bool:
+    """Lift the account's pause once Twilio accepts the credentials; True when not paused.
+
+    The probe reads one message from Twilio's list: it needs the same credentials as a send,
+    and sends nothing.
+    """
+    paused = pause_state(cfg, conn)
+    if paused is None:
+        return True
+    try:
+        client_for(cfg).messages.list(limit=1)
+    except TwilioException as exc:
+        http, code = _answer_of(exc)
+        event = "twilio_credentials_still_rejected" if http in CREDENTIALS_REJECTED else None
+        log.info(kv(event or "twilio_probe_failed", http=http, code=code))
+        return False
+    except requests.RequestException as exc:
+        log.info(kv("twilio_probe_failed", error=type(exc).__name__))
+        return False
+    conn.delete(pause_key(cfg))
+    log.warning(kv("twilio_credentials_accepted", account=_account(cfg), paused_since=paused.since))
+    return True
+
+
 __all__ = [
     "MAX_BODY",
     "PERMANENT_ERRORS",
+    "Pause",
+    "SendInFlight",
     "SendOutcome",
+    "TwilioSendingPaused",
     "TwilioTransientError",
     "client_for",
     "make_client",
+    "pause_sending",
+    "pause_state",
+    "probe_credentials",
     "send",
     "split_body",
     "truncate",

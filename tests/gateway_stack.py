@@ -196,6 +196,10 @@ class FakeTwilio:
             reject={},
             undeliverable=[],
             callback_delay=0.02,
+            drop_after_accept=0,
+            drop_before_accept=0,
+            auth_token=settings_mod.DEV_AUTH_TOKEN,
+            account_status="active",
         )
 
 
@@ -332,6 +336,14 @@ def work(redis_conn: Any) -> Callable[[], None]:
         SimpleWorker(qs, connection=redis_conn).work(burst=True, with_scheduler=False)
 
     return run
+
+
+def unreachable_database_url(url: str) -> str:
+    """A URL of the same kind as ``url`` whose database cannot be reached (for real outages)."""
+    if url.startswith("postgresql"):
+        # Nothing listens on port 1: every connection is refused.
+        return f"postgresql://127.0.0.1:{free_port()}/test"
+    return "sqlite:////nonexistent-bijli-dir/db.sqlite3"
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:

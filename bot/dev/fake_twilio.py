@@ -1,30 +1,40 @@
 """``bijli fake-twilio``: a local stand-in for Twilio's Messages API, for development and tests.
 
 It answers ``POST /2010-04-01/Accounts/{sid}/Messages.json`` the way Twilio does (201 and the
-message's JSON, which the real ``twilio`` client accepts), checks basic auth, posts status
-callbacks (queued → sent → delivered) signed with the auth token exactly as Twilio signs them,
-and can answer 429 or 500 at configured rates. Test helpers:
+message's JSON, which the real ``twilio`` client accepts), lists messages on ``GET`` of the same
+path (``To``, ``From`` and ``DateSent`` filters, newest first, pages with ``next_page_uri``),
+fetches one, checks basic auth, posts status callbacks (queued → sent → delivered) signed with
+the auth token exactly as Twilio signs them, and can answer 429 or 500 at configured rates.
+Test helpers:
 
 - ``GET /sent`` (``?to=…``) lists what was sent; ``DELETE /sent`` forgets it.
 - ``POST /_fake/errors`` (JSON) sets ``error_rate_429``, ``error_rate_500``, ``fail_next`` (a list
   of HTTP statuses for the next requests, 0 meaning "answer normally"),
   ``reject`` (``{"+91…": 21211}``: answer that Twilio
-  error for a number) and ``undeliverable`` (numbers whose callbacks end ``undelivered``).
+  error for a number), ``undeliverable`` (numbers whose callbacks end ``undelivered``),
+  ``drop_after_accept`` (that many next messages are accepted, and then the connection is
+  dropped without an answer), ``drop_before_accept`` (dropped without accepting),
+  ``auth_token`` (the token the fake accepts from now on, as after a rotation: the old one gets
+  401, code 20003) and ``account_status`` (``suspended``: every API request gets 403, code
+  20005 "Account not active"; ``active`` again).
 - ``GET /_fake/health``.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import logging
 import queue
 import random
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from flask import Flask, Response, jsonify, request
@@ -53,8 +63,12 @@ class FakeState:
     fail_next: list[int] = field(default_factory=list)
     reject: dict[str, int] = field(default_factory=dict)
     undeliverable: set[str] = field(default_factory=set)
+    drop_after_accept: int = 0
+    drop_before_accept: int = 0
+    account_status: str = "active"
     sent: list[dict[str, Any]] = field(default_factory=list)
     requests_seen: int = 0
+    lists_seen: int = 0
     errors_injected: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
@@ -96,7 +110,7 @@ def create_fake_app(
     if seed is not None:
         state.rng.seed(seed)
     app.extensions["fake_twilio"] = state
-    callbacks = _CallbackSender(auth_token)
+    callbacks = _CallbackSender(state)
 
     def authorised(path_sid: str) -> bool:
         header = request.headers.get("Authorization", "")
@@ -108,14 +122,29 @@ def create_fake_app(
             return False
         return user == path_sid == state.account_sid and password == state.auth_token
 
-    @app.post(f"/{API_VERSION}/Accounts/<sid>/Messages.json")
-    def create_message(sid: str) -> ResponseReturnValue:
+    def refused(sid: str) -> Response | None:
+        """Twilio's answer when it refuses the credentials or the account, else None."""
         if not authorised(sid):
             return _error(401, 20003, "Authenticate")
+        if state.account_status != "active":
+            return _error(403, 20005, "Account not active")
+        return None
+
+    @app.post(f"/{API_VERSION}/Accounts/<sid>/Messages.json")
+    def create_message(sid: str) -> ResponseReturnValue:
         with state.lock:
             state.requests_seen += 1
+        refusal = refused(sid)
+        if refusal is not None:
+            return refusal
+        with state.lock:
             forced = state.fail_next.pop(0) if state.fail_next else None
             roll = state.rng.random()
+            drop_before = state.drop_before_accept > 0
+            if drop_before:
+                state.drop_before_accept -= 1
+        if drop_before:
+            return _drop_connection("before_accept")
         if forced == 0:
             # A 0 in fail_next lets that request through, e.g. [0, 500] fails the second.
             forced, roll = None, 1.0
@@ -183,23 +212,78 @@ def create_fake_app(
         }
         with state.lock:
             state.sent.append(record)
+            drop_after = state.drop_after_accept > 0
+            if drop_after:
+                state.drop_after_accept -= 1
         callback = form.get("StatusCallback")
-        if callback:
-            final = "undelivered" if _number(to) in state.undeliverable else "delivered"
-            callbacks.schedule(callback, message, final, state.callback_delay)
+        final = "undelivered" if _number(to) in state.undeliverable else "delivered"
+        callbacks.schedule(callback, message, final, state.callback_delay)
         log.info(
             kv("fake_twilio_message", sid=msid, to=mask(to), chars=len(body), media=len(media))
         )
+        if drop_after:
+            # Twilio has the message and will send it; the client never hears so.
+            return _drop_connection("after_accept")
         return jsonify(message), 201
+
+    @app.get(f"/{API_VERSION}/Accounts/<sid>/Messages.json")
+    def list_messages(sid: str) -> ResponseReturnValue:
+        refusal = refused(sid)
+        if refusal is not None:
+            return refusal
+        with state.lock:
+            state.lists_seen += 1
+        args = request.args
+        try:
+            page_size = min(max(int(args.get("PageSize", 50)), 1), 1000)
+            page = max(int(args.get("Page", 0)), 0)
+            sent_on = _date_filter(args.get("DateSent"))
+            sent_before = _date_filter(args.get("DateSent<"))
+            sent_after = _date_filter(args.get("DateSent>"))
+        except ValueError:
+            return _error(400, 20001, "Invalid filter or paging parameter")
+        with state.lock:
+            # Newest first, as Twilio lists them.
+            found = [
+                _public(m)
+                for m in reversed(state.sent)
+                if m["account_sid"] == sid
+                and (not args.get("To") or m["to"] == args["To"])
+                and (not args.get("From") or m["from"] == args["From"])
+                and _sent_matches(m, sent_on, sent_before, sent_after)
+            ]
+        start = page * page_size
+        items = found[start : start + page_size]
+        base = f"/{API_VERSION}/Accounts/{sid}/Messages.json"
+        query = {k: v for k, v in args.items() if k not in ("Page", "PageToken", "PageSize")}
+
+        def page_uri(number: int) -> str:
+            return f"{base}?{urlencode({**query, 'PageSize': page_size, 'Page': number})}"
+
+        more = start + page_size < len(found)
+        return jsonify(
+            messages=items,
+            end=start + max(len(items) - 1, 0),
+            first_page_uri=page_uri(0),
+            next_page_uri=(page_uri(page + 1) + f"&PageToken=PA{start + page_size}")
+            if more
+            else None,
+            page=page,
+            page_size=page_size,
+            previous_page_uri=page_uri(page - 1) if page else None,
+            start=start,
+            uri=page_uri(page),
+        )
 
     @app.get(f"/{API_VERSION}/Accounts/<sid>/Messages/<msid>.json")
     def fetch_message(sid: str, msid: str) -> ResponseReturnValue:
-        if not authorised(sid):
-            return _error(401, 20003, "Authenticate")
+        refusal = refused(sid)
+        if refusal is not None:
+            return refusal
         with state.lock:
             for item in state.sent:
                 if item["sid"] == msid:
-                    return jsonify({k: v for k, v in item.items() if k not in _PRIVATE})
+                    return jsonify(_public(item))
         return _error(404, 20404, "The requested resource was not found")
 
     @app.get("/sent")
@@ -216,6 +300,7 @@ def create_fake_app(
         with state.lock:
             state.sent.clear()
             state.requests_seen = 0
+            state.lists_seen = 0
             state.errors_injected = 0
         return Response("", status=204)
 
@@ -235,6 +320,14 @@ def create_fake_app(
                 state.undeliverable = {str(n) for n in data["undeliverable"]}
             if "callback_delay" in data:
                 state.callback_delay = float(data["callback_delay"])
+            if "drop_after_accept" in data:
+                state.drop_after_accept = int(data["drop_after_accept"])
+            if "drop_before_accept" in data:
+                state.drop_before_accept = int(data["drop_before_accept"])
+            if "auth_token" in data:
+                state.auth_token = str(data["auth_token"])
+            if "account_status" in data:
+                state.account_status = str(data["account_status"])
             return jsonify(_config(state))
 
     @app.get("/_fake/health")
@@ -248,6 +341,53 @@ def create_fake_app(
 _PRIVATE = ("media_urls", "content_sid", "content_variables", "status_callback", "received_at")
 
 
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as Twilio's API shows it."""
+    return {k: v for k, v in record.items() if k not in _PRIVATE}
+
+
+def _drop_connection(when: str) -> Response:
+    """Close the client's connection without an answer (what a network failure looks like)."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    log.info(kv("fake_twilio_dropped_connection", when=when))
+    # Werkzeug's write of this answer fails on the closed socket, which it treats as the
+    # client going away; the client sees the connection end without a response.
+    return Response("", status=500)
+
+
+def _date_filter(value: str | None) -> dt.datetime | None:
+    """A ``DateSent`` filter value: ``YYYY-MM-DD`` or an ISO 8601 date and time, as UTC."""
+    if not value:
+        return None
+    if len(value) == 10:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+
+
+def _sent_matches(
+    message: dict[str, Any],
+    on: dt.datetime | None,
+    before: dt.datetime | None,
+    after: dt.datetime | None,
+) -> bool:
+    """Whether a message passes the DateSent filters (which skip messages not sent yet)."""
+    if on is None and before is None and after is None:
+        return True
+    if not message.get("date_sent"):
+        return False
+    sent = parsedate_to_datetime(message["date_sent"])
+    if on is not None and sent.date() != on.date():
+        return False
+    if before is not None and sent > before:
+        return False
+    return not (after is not None and sent < after)
+
+
 def _config(state: FakeState) -> dict[str, Any]:
     return {
         "error_rate_429": state.error_rate_429,
@@ -256,23 +396,27 @@ def _config(state: FakeState) -> dict[str, Any]:
         "reject": dict(state.reject),
         "undeliverable": sorted(state.undeliverable),
         "callback_delay": state.callback_delay,
+        "drop_after_accept": state.drop_after_accept,
+        "drop_before_accept": state.drop_before_accept,
+        "account_status": state.account_status,
         "requests_seen": state.requests_seen,
+        "lists_seen": state.lists_seen,
         "errors_injected": state.errors_injected,
     }
 
 
 class _CallbackSender:
-    """Posts status callbacks from one background thread, in order, signed like Twilio's."""
+    """Moves each message to sent and delivered, posting each status as Twilio signs it."""
 
-    def __init__(self, auth_token: str) -> None:
-        self.validator = RequestValidator(auth_token)
-        self.jobs: queue.Queue[tuple[float, str, dict[str, str]]] = queue.Queue()
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+        self.jobs: queue.Queue[tuple[float, str | None, dict[str, str]]] = queue.Queue()
         self.session = requests.Session()
         self.thread = threading.Thread(target=self._run, name="fake-twilio-callbacks", daemon=True)
         self.thread.start()
 
-    def schedule(self, url: str, message: dict[str, Any], final: str, delay: float) -> None:
-        """Queue queued → sent → ``final`` callbacks for a message, ``delay`` seconds apart."""
+    def schedule(self, url: str | None, message: dict[str, Any], final: str, delay: float) -> None:
+        """Queue queued → sent → ``final`` for a message, ``delay`` seconds apart."""
         start = time.monotonic()
         for step, value in enumerate(("queued", "sent", final), start=1):
             params = {
@@ -289,13 +433,27 @@ class _CallbackSender:
                 params["ErrorCode"] = "30003"
             self.jobs.put((start + delay * step, url, params))
 
+    def _advance(self, sid: str, status: str) -> None:
+        """Show the new status (and, once sent, the date) in the API's view of the message."""
+        with self.state.lock:
+            for item in self.state.sent:
+                if item["sid"] == sid:
+                    item["status"] = status
+                    if status == "sent":
+                        item["date_sent"] = formatdate(usegmt=True)
+                    break
+
     def _run(self) -> None:
         while True:
             due, url, params = self.jobs.get()
             wait = due - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            signature = self.validator.compute_signature(url, params)
+            self._advance(params["MessageSid"], params["MessageStatus"])
+            if not url:
+                continue
+            # Signed with the token in force now, as Twilio signs with the account's current one.
+            signature = RequestValidator(self.state.auth_token).compute_signature(url, params)
             try:
                 self.session.post(
                     url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10

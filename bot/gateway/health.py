@@ -1,4 +1,6 @@
-"""``GET /healthz``: 200 when this web process can reach Redis and the database."""
+"""``GET /healthz``: 200 when the web process reaches Redis and the database, and Twilio takes
+the credentials (a 401 or 403 from Twilio pauses sending: see :mod:`bot.twilio_client`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import connections
+from bot import connections, twilio_client
 from bot.connections import RedisNotConfigured
 from bot.web import app_settings
 
@@ -17,7 +19,7 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """Check both backing stores and say which one failed."""
+    """Check both backing stores and Twilio's view of our credentials; say which one failed."""
     cfg = app_settings()
     checks: dict[str, str] = {}
     try:
@@ -27,8 +29,15 @@ def healthz() -> ResponseReturnValue:
     except SQLAlchemyError as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     try:
-        connections.redis(cfg).ping()
+        client = connections.redis(cfg)
+        client.ping()
         checks["redis"] = "ok"
+        paused = twilio_client.pause_state(cfg, client)
+        checks["twilio"] = (
+            "ok"
+            if paused is None
+            else f"sending paused since {paused.since}: {paused.reason}; messages wait"
+        )
     except (redis.RedisError, RedisNotConfigured) as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
     healthy = all(value == "ok" for value in checks.values())

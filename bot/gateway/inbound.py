@@ -2,9 +2,13 @@
 
 A job takes the id of an :class:`~bot.store.InboundMessage` and re-reads everything else, so it
 tolerates a vanished row and a replay. The replies it plans (Rasa's answer, or the gateway's own
-text for STOP/START/HELP and empty messages) are cached in Redis before anything is sent, so a
+text for STOP/START and empty messages) are cached in Redis before anything is sent, so a
 retry after a Twilio failure neither asks Rasa twice nor sends a confirmation twice; every send
 carries an idempotency key derived from the message id and the reply's position.
+
+While Twilio refuses the credentials (sending is paused, see :mod:`bot.twilio_client`) a job
+ends without answering and without asking Rasa: the message stays unanswered in the inbox, and
+the sweep enqueues it again once Twilio accepts the credentials.
 """
 
 from __future__ import annotations
@@ -87,6 +91,10 @@ def handle_inbound(inbound_id: int) -> str:
         accounts = consumers_by_mobile(session, mobile)
         language = accounts[0].language if accounts else None
 
+    if twilio_client.pause_state(cfg, conn) is not None:
+        # Rasa is not asked either: its conversation moves on only with what the person sees.
+        log.info(kv("inbound_waiting_twilio_paused", inbound_id=inbound_id))
+        return "paused"
     replies = _cached_replies(conn, inbound_id)
     if replies is None:
         profile_name = (conn.get(PROFILE_KEY.format(id=inbound_id)) or b"").decode()
@@ -106,16 +114,21 @@ def handle_inbound(inbound_id: int) -> str:
         for part_no, (part, media) in enumerate(_messages_for(reply, channel))
     ]
     for key, part, media in messages:
-        outcome = twilio_client.send(
-            cfg,
-            channel=channel,
-            to=mobile,
-            body=part,
-            media_url=media,
-            idempotency_key=key,
-            engine=engine,
-            redis_conn=conn,
-        )
+        try:
+            outcome = twilio_client.send(
+                cfg,
+                channel=channel,
+                to=mobile,
+                body=part,
+                media_url=media,
+                idempotency_key=key,
+                engine=engine,
+                redis_conn=conn,
+            )
+        except twilio_client.TwilioSendingPaused:
+            # What was sent stays sent (idempotency keys); the rest goes once sending resumes.
+            log.info(kv("inbound_waiting_twilio_paused", inbound_id=inbound_id, sent=sent))
+            return "paused"
         if outcome.result == "rejected":
             # Permanent (bad number, unsubscribed, outside the 24-hour window): the rest would
             # fail the same way.
@@ -164,12 +177,12 @@ def plan_replies(
     found = texts.keyword(body)
     if found is not None:
         kind, kw_language = found
-        replies = _keyword_replies(engine, inbound_id, channel, mobile, kind, kw_language)
         if kind == "help":
-            # The bot's own replies tell people to send "help" for its menu: the short
-            # STOP/START help text comes first, then the menu from Rasa.
-            replies += ask_rasa(cfg, channel, mobile, body.strip(), role, profile_name)
-        return replies
+            # The bot's own replies tell people to send "help" for its menu: one message, the
+            # menu from Rasa with the STOP/START line under it.
+            menu = ask_rasa(cfg, channel, mobile, body.strip(), role, profile_name)
+            return _with_help_footer(menu, language or kw_language)
+        return _keyword_replies(engine, inbound_id, channel, mobile, kind, kw_language)
     if not body.strip():
         key = "media_only" if num_media else "empty_message"
         return [Reply(_localised(key, language))]
@@ -177,11 +190,19 @@ def plan_replies(
     return ask_rasa(cfg, channel, mobile, message, role, profile_name)
 
 
+def _with_help_footer(menu: list[Reply], language: str) -> list[Reply]:
+    """Rasa's menu as one message ending with how to stop and restart alerts."""
+    footer = texts.text("help_footer", language)
+    text = "\n\n".join(reply.text for reply in menu if reply.text)
+    if not text:
+        return [Reply(texts.text("help", language))]
+    images = [reply.image for reply in menu if reply.image]
+    return [Reply(f"{text}\n\n{footer}", images[0] if images else None)]
+
+
 def _keyword_replies(
     engine: Engine, inbound_id: int, channel: str, mobile: str, kind: str, language: str
 ) -> list[Reply]:
-    if kind == "help":
-        return [Reply(texts.text("help", language))]
     opted_out = kind == "opt_out"
     with session_scope(engine) as session:
         changed = set_opt_out(session, mobile, channel, opted_out)

@@ -7,6 +7,12 @@ person's messages are answered in the order they reached the webhook, while diff
 run in parallel. Reading the tail and enqueueing happen under a short per-sender Redis lock, so
 two web processes cannot give one predecessor two successors.
 
+Enqueueing a message is idempotent: the webhook, Twilio's retries of it and the inbox sweep may
+all ask for the same message, and only a message whose job is missing (never enqueued, or lost
+with Redis) or finished without answering (sending was paused) gets a new one. A job that is
+waiting, running or scheduled for a retry is left alone, and so is one that failed for good:
+that is a dead letter, for an operator to replay.
+
 Jobs are named by dotted path, so that enqueueing never imports the job's code (or Flask).
 """
 
@@ -51,12 +57,41 @@ def enqueue_inbound(
     job_id: str | None = None,
     retry: Retry | None = None,
 ) -> Job:
-    """Enqueue the job answering ``inbound_id`` after the sender's previous message's job."""
+    """Enqueue the job answering ``inbound_id`` after the sender's previous message's job.
+
+    Returns the message's existing job instead when it has one that is not finished.
+    """
+    job, _ = ensure_enqueued(conn, inbound_id, channel, mobile, job_id=job_id, retry=retry)
+    assert job is not None  # only a call with only_over_finished may leave a message without
+    return job
+
+
+def ensure_enqueued(
+    conn: redis.Redis,
+    inbound_id: int,
+    channel: str,
+    mobile: str,
+    *,
+    job_id: str | None = None,
+    retry: Retry | None = None,
+    only_over_finished: bool = False,
+) -> tuple[Job | None, bool]:
+    """(the message's job, whether it was enqueued now): see :func:`enqueue_inbound`.
+
+    ``only_over_finished`` leaves a message without a job alone: its job may be running with
+    its record lost with Redis, while a finished one is certainly over.
+    """
     job_id = job_id or job_id_for(inbound_id)
     retry = retry or default_retry()
     queue = Queue(INBOUND, connection=conn)
     tail_key = TAIL_KEY.format(channel=channel, mobile=mobile)
     with conn.lock(LOCK_KEY.format(channel=channel, mobile=mobile), timeout=10, blocking_timeout=5):
+        existing = _fetch(job_id, conn)
+        status = existing.get_status(refresh=False) if existing is not None else None
+        if existing is not None and status not in (None, JobStatus.FINISHED):
+            return existing, False
+        if only_over_finished and status != JobStatus.FINISHED:
+            return existing, False
         raw = conn.get(tail_key)
         previous = raw.decode() if raw is not None and raw.decode() != job_id else None
         if previous is not None and _settled(previous, conn):
@@ -77,19 +112,24 @@ def enqueue_inbound(
         conn.set(tail_key, job_id, ex=TAIL_TTL)
         if previous is not None and job.get_status() == JobStatus.DEFERRED:
             _release_if_predecessor_settled(queue, previous, conn)
-    return job
+    return job, True
 
 
 #: Statuses after which a job will never run again by itself.
 _SETTLED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.STOPPED)
 
 
+def _fetch(job_id: str, conn: redis.Redis) -> Job | None:
+    try:
+        return Job.fetch(job_id, connection=conn)
+    except NoSuchJobError:
+        return None
+
+
 def _settled(job_id: str, conn: redis.Redis) -> bool:
     """True when the job is gone or will not run again (so nothing needs to wait for it)."""
-    try:
-        return Job.fetch(job_id, connection=conn).get_status() in _SETTLED
-    except NoSuchJobError:
-        return True
+    job = _fetch(job_id, conn)
+    return job is None or job.get_status() in _SETTLED
 
 
 def _release_if_predecessor_settled(queue: Queue, previous: str, conn: redis.Redis) -> None:

@@ -1,33 +1,34 @@
 """Twilio's webhooks: ``POST /twilio/messages`` (SMS and WhatsApp in) and ``POST /twilio/status``.
 
-The webhook checks the signature, drops Twilio's retries of a message it already has, stores
-the message and enqueues a job on the ``inbound`` queue (in the sender's order: see
-:mod:`bot.gateway.ordering`), then answers empty TwiML at once.
+The message webhook checks the signature and stores the message before it answers: the
+database is the inbox, and its unique MessageSid turns Twilio's retries into no-ops. It then
+enqueues a job on the ``inbound`` queue (in the sender's order: see :mod:`bot.gateway.ordering`)
+and answers empty TwiML at once. With Redis down the message is stored all the same and the
+answer is still 200: the inbox sweep (:mod:`bot.gateway.inbox`) enqueues it later. Only a
+database that cannot store it gets a 503, which Twilio retries when the webhook URL carries the
+connection overrides the README gives (by default Twilio does not retry a 5xx).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from xml.sax.saxutils import escape
 
 import redis
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
-from rq.job import Job
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 
 from bot import connections
 from bot import delivery_status as status_mod
 from bot.connections import RedisNotConfigured
-from bot.gateway import texts
-from bot.gateway.ordering import PROFILE_KEY, PROFILE_TTL, enqueue_inbound, job_id_for
+from bot.gateway import inbox, texts
+from bot.gateway.ordering import PROFILE_KEY, PROFILE_TTL, ensure_enqueued
 from bot.logfmt import kv
 from bot.phone import mask, parse_address
 from bot.settings import Settings
-from bot.store import InboundMessage, session_scope
 from bot.web import app_settings
 
 log = logging.getLogger(__name__)
@@ -35,28 +36,43 @@ log = logging.getLogger(__name__)
 bp = Blueprint("gateway", __name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+MESSAGES_PATH = "/twilio/messages"
 
-#: A MessageSid seen in the last this-many seconds is a Twilio retry (Twilio retries for hours).
-DEDUPE_TTL = 48 * 3600
-DEDUPE_KEY = "bijli:inbound:sid:{sid}"
+#: What a Twilio MessageSid looks like (``SM`` or ``MM`` and 32 hex digits; looser here).
+SID_SHAPE = re.compile(r"[A-Za-z0-9]{2,40}")
 #: Longest body stored; Twilio's own limit is 1,600 characters.
 MAX_STORED_BODY = 4000
-#: Seconds Twilio is asked to wait before retrying when Redis or the database is down.
+#: Most media Twilio attaches to one message is 10; anything above is not Twilio's.
+MAX_MEDIA = 10
+#: Seconds a 503 asks the caller to wait (Twilio's retries follow the URL's overrides instead).
 RETRY_AFTER = 5
+#: A sender the gateway does not serve is told so once per this many seconds (each refusal to
+#: a foreign number is an international SMS).
+REFUSAL_TTL = 24 * 3600
+REFUSAL_KEY = "bijli:inbound:refused:{channel}:{sender}"
 
 
 # --------------------------------------------------------------------------- signature
 
 
 def signature_valid(cfg: Settings) -> bool:
-    """True when ``X-Twilio-Signature`` signs PUBLIC_BASE_URL + path (+ query) and the form."""
+    """True when ``X-Twilio-Signature`` signs PUBLIC_BASE_URL + path (+ query) and the form.
+
+    The connection overrides (``#rc=…``) are a fragment, which never reaches the server;
+    Twilio's documentation does not say whether the signature covers them, so the URL is
+    accepted signed either way: both need the auth token.
+    """
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return False
     url = cfg.public_base_url + request.path
     if request.query_string:
         url += "?" + request.query_string.decode("latin-1")
-    return bool(RequestValidator(cfg.twilio_auth_token).validate(url, request.form, signature))
+    validator = RequestValidator(cfg.twilio_auth_token)
+    candidates = [url]
+    if request.path == MESSAGES_PATH and cfg.twilio_webhook_overrides:
+        candidates.append(f"{url}#{cfg.twilio_webhook_overrides}")
+    return any(validator.validate(candidate, request.form, signature) for candidate in candidates)
 
 
 def _forbidden(kind: str) -> Response:
@@ -92,9 +108,9 @@ def _unavailable(event: str, exc: BaseException) -> Response:
     return response
 
 
-def _int(value: str | None) -> int:
+def _int(value: str | None, ceiling: int) -> int:
     try:
-        return max(int(value or 0), 0)
+        return min(max(int(value or 0), 0), ceiling)
     except ValueError:
         return 0
 
@@ -102,7 +118,7 @@ def _int(value: str | None) -> int:
 # --------------------------------------------------------------------------- inbound
 
 
-@bp.post("/twilio/messages")
+@bp.post(MESSAGES_PATH)
 def messages() -> ResponseReturnValue:
     """Twilio's incoming-message webhook."""
     cfg = app_settings()
@@ -110,91 +126,81 @@ def messages() -> ResponseReturnValue:
         return _forbidden("message")
     form = request.form
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
-    if not sid or len(sid) > 40:
+    if not SID_SHAPE.fullmatch(sid):
         log.warning(kv("twilio_message_without_sid", sid_len=len(sid)))
         return Response("MessageSid missing", status=400, mimetype="text/plain")
-    sender = parse_address(form.get("From"))
-    if sender.e164 is None:
-        log.info(
-            kv(
-                "inbound_refused_not_indian_mobile",
-                sid=sid,
-                sender=mask(sender.raw),
-                channel=sender.channel,
-            )
-        )
-        # A clear answer, straight in TwiML: nothing is stored or queued for such a sender.
-        return twiml(texts.bilingual("not_indian_mobile") if sender.raw else None)
+    # A NUL is no part of an address, and PostgreSQL refuses it in text.
+    sender = parse_address((form.get("From") or "").replace("\x00", ""))
     body = (form.get("Body") or "").replace("\x00", "")[:MAX_STORED_BODY]
-    num_media = _int(form.get("NumMedia"))
-    profile_name = (form.get("ProfileName") or "")[:100]
-
+    num_media = _int(form.get("NumMedia"), MAX_MEDIA)
     try:
-        conn = connections.redis(cfg)
-        dedupe_key = DEDUPE_KEY.format(sid=sid)
-        if not conn.set(dedupe_key, "1", nx=True, ex=DEDUPE_TTL):
-            log.info(kv("inbound_duplicate", sid=sid, sender=mask(sender.e164)))
-            return twiml()
-        try:
-            inbound_id, created, processed = _store_inbound(
-                connections.engine(cfg), sid, sender.channel, sender.e164, body, num_media
-            )
-            job_id = job_id_for(inbound_id)
-            if created or (not processed and not Job.exists(job_id, connection=conn)):
-                # A new message, or one stored by an attempt that failed before enqueueing it.
-                if profile_name:
-                    # Kept beside the job, not in it: jobs carry only ids and E.164 numbers.
-                    conn.set(PROFILE_KEY.format(id=inbound_id), profile_name, ex=PROFILE_TTL)
-                enqueue_inbound(conn, inbound_id, sender.channel, sender.e164)
-            else:
-                log.info(kv("inbound_duplicate_row", sid=sid, inbound_id=inbound_id))
-        except BaseException:
-            # Let Twilio's retry of this request go through the whole path again.
-            _forget(conn, dedupe_key)
-            raise
-    except (redis.RedisError, RedisNotConfigured) as exc:
-        return _unavailable("inbound_redis_unavailable", exc)
+        stored = inbox.store(
+            connections.engine(cfg),
+            sid,
+            sender.channel,
+            sender.e164 or sender.raw,
+            body,
+            num_media,
+            # Nothing will answer a sender the gateway does not serve, beyond the refusal below.
+            answered=sender.e164 is None,
+        )
     except SQLAlchemyError as exc:
         return _unavailable("inbound_database_unavailable", exc)
-    log.info(
-        kv(
-            "inbound_accepted",
-            sid=sid,
-            inbound_id=inbound_id,
-            sender=mask(sender.e164),
-            channel=sender.channel,
-            chars=len(body),
-            media=num_media,
+    if not stored.created:
+        log.info(kv("inbound_duplicate", sid=sid, inbound_id=stored.id, answered=stored.answered))
+    if sender.e164 is None:
+        return _refuse(cfg, sid, sender.channel, sender.raw, first=stored.created)
+    if not stored.answered:
+        _enqueue(cfg, stored, sender.channel, sender.e164, (form.get("ProfileName") or "")[:100])
+    if stored.created:
+        log.info(
+            kv(
+                "inbound_accepted",
+                sid=sid,
+                inbound_id=stored.id,
+                sender=mask(sender.e164),
+                channel=sender.channel,
+                chars=len(body),
+                media=num_media,
+            )
         )
-    )
     return twiml()
 
 
-def _forget(conn: redis.Redis, key: str) -> None:
+def _enqueue(
+    cfg: Settings, stored: inbox.Stored, channel: str, mobile: str, profile_name: str
+) -> None:
+    """Queue the stored message's job, after the sender's earlier unanswered ones.
+
+    A failure here loses nothing: the message is stored, and the sweep enqueues it later.
+    """
     try:
-        conn.delete(key)
-    except redis.RedisError as exc:
-        log.warning(kv("inbound_dedupe_key_not_cleared", error=type(exc).__name__))
+        conn = connections.redis(cfg)
+        if stored.created and profile_name:
+            # Kept beside the job, not in it: jobs carry only ids and E.164 numbers.
+            conn.set(PROFILE_KEY.format(id=stored.id), profile_name, ex=PROFILE_TTL)
+        inbox.enqueue_earlier(conn, connections.engine(cfg), channel, mobile, stored.id)
+        ensure_enqueued(conn, stored.id, channel, mobile)
+    except (redis.RedisError, RedisNotConfigured, SQLAlchemyError) as exc:
+        log.warning(kv("inbound_enqueue_deferred", inbound_id=stored.id, error=type(exc).__name__))
 
 
-def _store_inbound(
-    engine: Engine, sid: str, channel: str, mobile: str, body: str, num_media: int
-) -> tuple[int, bool, bool]:
-    """Insert the message; return (id, created, already processed)."""
+def _refuse(cfg: Settings, sid: str, channel: str, raw: str, *, first: bool) -> Response:
+    """The refusal for a sender the gateway does not serve: once a day per number, at most."""
+    log.info(kv("inbound_refused_not_indian_mobile", sid=sid, sender=mask(raw), channel=channel))
+    if not raw or not first:
+        return twiml()
     try:
-        with session_scope(engine) as session:
-            row = InboundMessage(
-                message_sid=sid, channel=channel, from_number=mobile, body=body, num_media=num_media
-            )
-            session.add(row)
-            session.flush()
-            return int(row.id), True, False
-    except IntegrityError:
-        with session_scope(engine) as session:
-            existing = session.execute(
-                select(InboundMessage).where(InboundMessage.message_sid == sid)
-            ).scalar_one()
-            return int(existing.id), False, existing.processed_at is not None
+        key = REFUSAL_KEY.format(channel=channel, sender=raw[: inbox.MAX_SENDER])
+        told = not connections.redis(cfg).set(key, "1", nx=True, ex=REFUSAL_TTL)
+    except (redis.RedisError, RedisNotConfigured) as exc:
+        # Better no answer than an unlimited number of international ones.
+        log.warning(kv("inbound_refusal_skipped", error=type(exc).__name__))
+        return twiml()
+    if told:
+        return twiml()
+    # A clear answer, straight in TwiML: nothing is queued for such a sender.
+    return twiml(texts.bilingual("not_indian_mobile"))
 
 
 # --------------------------------------------------------------------------- status callbacks
@@ -211,10 +217,14 @@ def message_status() -> ResponseReturnValue:
     value = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
     if not sid or not value:
         return Response("MessageSid and MessageStatus required", status=400, mimetype="text/plain")
-    error_code = _int(form.get("ErrorCode")) or None
+    error_code = _int(form.get("ErrorCode"), 10**9) or None
+    key = request.args.get("key")
     try:
         engine = connections.engine(cfg)
         outcome = status_mod.record_status(engine, sid, value, error_code)
+        if outcome == "unknown" and key:
+            # The send this message came from may have timed out before it learnt the sid.
+            outcome = status_mod.adopt_by_key(engine, key, sid, value, error_code)
         if outcome == "unknown":
             # The send that made this message may not have stored its sid yet; if it stored it
             # just now, after we looked, apply the status here rather than wait for it.

@@ -51,7 +51,8 @@ def test_console_message_goes_through_the_signed_webhook(gw_client, engine, work
     statuses = gw_client.get(f"/console/statuses?ids={out_id}").get_json()["statuses"]
     assert statuses[str(out_id)] in ("queued", "sent", "delivered")
     later = gw_client.get(
-        f"/console/messages?mobile=%2B919000000101&channel=whatsapp&after_out={out_id}&after_in=99"
+        "/console/messages?mobile=%2B919000000101&channel=whatsapp"
+        f"&after_out={out_id}&after_in={items[0]['id']}"
     ).get_json()["items"]
     assert later == []
 

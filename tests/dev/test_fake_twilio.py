@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 
 import pytest
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from werkzeug.wrappers import Request, Response
@@ -140,3 +141,59 @@ def test_twilio_client_module_points_the_client_at_the_fake(gw_settings, fake):
     assert client.api.base_url == fake.url
     real = twilio_client.make_client(gw_settings.with_overrides(twilio_api_base_url=None))
     assert real.api.base_url == "https://api.twilio.com"
+
+
+def test_message_list_filters_newest_first_and_pages_like_twilios(client, fake):
+    for n in range(5):
+        client.messages.create(to="+919800000001", from_="+15005550006", body=f"to one {n}")
+    client.messages.create(to="+919800000002", from_="+15005550006", body="to two")
+    listed = client.messages.list(to="+919800000001", page_size=2)
+    assert [m.body for m in listed] == [f"to one {n}" for n in (4, 3, 2, 1, 0)]
+    assert all(m.to == "+919800000001" and m.date_created is not None for m in listed)
+    assert [m.body for m in client.messages.list(from_="+15005550006", limit=2)] == [
+        "to two",
+        "to one 4",
+    ]
+    assert client.messages.list(to="+919800000009") == []
+
+
+def test_message_list_date_sent_filter_counts_only_sent_messages(client, fake):
+    fake.configure(callback_delay=0.2)
+    message = client.messages.create(to="+919800000001", from_="+15005550006", body="x")
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Queued, not sent yet: no date_sent, so a DateSent filter leaves it out.
+    assert client.messages.list(date_sent_after=today) == []
+    assert [m.sid for m in client.messages.list()] == [message.sid]
+    wait_for(lambda: client.messages(message.sid).fetch().status == "delivered", timeout=5)
+    (sent,) = client.messages.list(date_sent_after=today)
+    assert sent.sid == message.sid and sent.date_sent is not None
+    assert client.messages.list(date_sent_before=today) == []
+
+
+def test_accept_then_drop_leaves_the_client_without_an_answer(client, fake):
+    fake.configure(drop_after_accept=1)
+    with pytest.raises(requests.ConnectionError):
+        client.messages.create(to="+919800000001", from_="+15005550006", body="did it go?")
+    assert [m["body"] for m in fake.sent()] == ["did it go?"], "accepted all the same"
+    fake.configure(drop_before_accept=1)
+    with pytest.raises(requests.ConnectionError):
+        client.messages.create(to="+919800000001", from_="+15005550006", body="this did not")
+    assert len(fake.sent()) == 1
+    client.messages.create(to="+919800000001", from_="+15005550006", body="normal again")
+    assert len(fake.sent()) == 2
+
+
+def test_rotated_token_is_401_and_suspended_account_403_everywhere(client, fake):
+    fake.configure(auth_token="rotated")
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+919876543210", from_="+15005550006", body="x")
+    assert (info.value.status, info.value.code) == (401, 20003)
+    with pytest.raises(TwilioException, match="Unable to fetch page"):
+        client.messages.list(limit=1)
+    fake.configure(auth_token=settings_mod.DEV_AUTH_TOKEN, account_status="suspended")
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+919876543210", from_="+15005550006", body="x")
+    assert (info.value.status, info.value.code) == (403, 20005)
+    fake.configure(account_status="active")
+    client.messages.create(to="+919876543210", from_="+15005550006", body="x")
+    assert len(fake.sent()) == 1

@@ -96,22 +96,26 @@ def test_unknown_sender_is_answered_as_a_consumer(post_signed, engine, work, fak
     assert sent_bodies(fake) == ["echo: hi"]
 
 
-@pytest.mark.parametrize(
-    "sender",
-    ["+14155550100", "whatsapp:+447700900123", "+911234567890", "abc", "whatsapp:", "+91 98765"],
-)
-def test_non_indian_or_malformed_sender_gets_a_clear_refusal(
-    sender, gw_client, gw_settings, redis_conn, engine
-):
+def _post_from(gw_client, gw_settings, sender, body="hello"):
     from tests.gateway_stack import sign
 
-    form = inbound_form("hello")
+    form = inbound_form(body)
     form["From"] = sender
-    response = gw_client.post(
+    return gw_client.post(
         "/twilio/messages",
         data=form,
         headers={"X-Twilio-Signature": sign(gw_settings, "/twilio/messages", form)},
     )
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["+14155550100", "whatsapp:+447700900123", "+911234567890", "abc", "whatsapp:", "+91 98765"],
+)
+def test_non_indian_or_malformed_sender_gets_a_clear_refusal_and_is_stored_answered(
+    sender, gw_client, gw_settings, redis_conn, engine
+):
+    response = _post_from(gw_client, gw_settings, sender)
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     if sender in ("whatsapp:",):
@@ -120,7 +124,51 @@ def test_non_indian_or_malformed_sender_gets_a_clear_refusal(
         assert "<Message>" in text and "+91" in text
     assert Queue(INBOUND, connection=redis_conn).count == 0
     with session_scope(engine) as session:
-        assert session.execute(select(InboundMessage)).first() is None
+        row = session.execute(select(InboundMessage)).scalar_one()
+        # Stored like every message, and answered already: nothing will queue it.
+        assert row.processed_at is not None and row.body == "hello"
+
+
+def test_a_foreign_number_is_refused_once_a_day_not_once_a_message(
+    gw_client, gw_settings, redis_conn, engine
+):
+    first = _post_from(gw_client, gw_settings, "+14155550100", "hi")
+    again = [_post_from(gw_client, gw_settings, "+14155550100", f"hi {n}") for n in range(3)]
+    other = _post_from(gw_client, gw_settings, "whatsapp:+14155550100", "hi")
+    assert "<Message>" in first.get_data(as_text=True)
+    assert [r.data for r in again] == [EMPTY] * 3, "each refusal costs an international SMS"
+    # The same number on WhatsApp is another conversation, and costs nothing extra to answer.
+    assert "<Message>" in other.get_data(as_text=True)
+    ttl = redis_conn.ttl("bijli:inbound:refused:sms:+14155550100")
+    assert 23 * 3600 < ttl <= 24 * 3600
+    with session_scope(engine) as session:
+        assert len(session.execute(select(InboundMessage)).all()) == 5
+
+
+def test_twilios_retry_of_a_foreign_message_is_not_refused_twice(
+    gw_client, gw_settings, redis_conn, engine
+):
+    from tests.gateway_stack import sign
+
+    form = inbound_form("hello")
+    form["From"] = "+447700900123"
+    headers = {"X-Twilio-Signature": sign(gw_settings, "/twilio/messages", form)}
+    first = gw_client.post("/twilio/messages", data=form, headers=headers)
+    redis_conn.flushdb()  # even when Redis forgot the refusal, the stored row remembers
+    retry = gw_client.post("/twilio/messages", data=form, headers=headers)
+    assert "<Message>" in first.get_data(as_text=True)
+    assert retry.data == EMPTY
+
+
+def test_a_foreign_number_gets_no_refusal_while_redis_is_down(gw_settings, engine):
+    from bot import create_app
+    from bot.dev.embedded_redis import free_port
+
+    cfg = gw_settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    response = _post_from(create_app(cfg).test_client(), cfg, "+14155550100")
+    assert response.status_code == 200 and response.data == EMPTY
+    with session_scope(engine) as session:
+        assert session.execute(select(InboundMessage)).scalar_one().processed_at is not None
 
 
 def test_missing_from_is_empty_twiml(post_signed, redis_conn):

@@ -179,18 +179,51 @@ def test_a_dead_lettered_message_does_not_block_the_senders_next_one(
     assert [m["body"] for m in fake.sent()] == ["echo: second"]
 
 
-def test_redis_down_on_the_webhook_answers_503_so_twilio_retries(gw_settings, engine):
-    from bot import create_app
-    from bot.dev.embedded_redis import free_port
-
-    app = create_app(gw_settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
-    form = inbound_form("hello")
+def _post(app, cfg, form):
     from tests.gateway_stack import sign
 
-    response = app.test_client().post(
+    return app.test_client().post(
         "/twilio/messages",
         data=form,
-        headers={"X-Twilio-Signature": sign(gw_settings, "/twilio/messages", form)},
+        headers={"X-Twilio-Signature": sign(cfg, "/twilio/messages", form)},
     )
+
+
+def test_redis_down_on_the_webhook_still_stores_and_answers_200(
+    gw_settings, engine, redis_conn, work, fake, stub_rasa, monkeypatch
+):
+    from bot import create_app
+    from bot.dev.embedded_redis import free_port
+    from bot.gateway import inbox
+
+    down = gw_settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    response = _post(create_app(down), down, inbound_form("hello", sender=NUMBER))
+    assert response.status_code == 200
+    assert response.data == b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+    with session_scope(engine) as session:
+        row = session.execute(select(InboundMessage)).scalar_one()
+        assert (row.body, row.processed_at) == ("hello", None)
+    # Redis answers again: the sweep finds the unanswered message and it is answered.
+    monkeypatch.setattr(inbox, "UNANSWERED_AFTER", 0)
+    assert inbox.sweep() == "enqueued:1"
+    work()
+    assert [m["body"] for m in fake.sent()] == ["echo: hello"]
+
+
+def test_database_down_on_the_webhook_answers_503_so_twilio_retries(gw_settings, engine):
+    from bot import create_app
+    from tests.gateway_stack import unreachable_database_url
+
+    down = gw_settings.with_overrides(
+        database_url=unreachable_database_url(gw_settings.database_url)
+    )
+    form = inbound_form("hello")
+    response = _post(create_app(down), down, form)
     assert response.status_code == 503
     assert response.headers["Retry-After"]
+    # Twilio's retry, once the database answers, is stored and accepted.
+    assert _post(create_app(gw_settings), gw_settings, form).status_code == 200
+    with session_scope(engine) as session:
+        assert (
+            session.execute(select(InboundMessage)).scalar_one().message_sid == form["MessageSid"]
+        )

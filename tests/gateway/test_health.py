@@ -6,7 +6,7 @@ from bot import create_app
 def test_healthz_ok_when_redis_and_database_answer(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok", "twilio": "ok"}
 
 
 def test_healthz_503_names_the_store_that_is_down(settings, engine):

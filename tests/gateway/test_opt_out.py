@@ -62,10 +62,42 @@ def test_start_when_not_opted_out_says_so(post_signed, engine, work, fake, stub_
     assert bodies(fake, NUMBER) == [texts.text("opt_in_already", "en")]
 
 
-def test_help_gets_the_help_text_then_the_bots_menu(post_signed, engine, work, fake, stub_rasa):
+def test_help_gets_one_message_the_bots_menu_with_how_to_stop(
+    post_signed, engine, work, fake, stub_rasa
+):
     post_signed("/twilio/messages", inbound_form("HELP", sender=NUMBER))
     work()
-    assert bodies(fake, NUMBER) == [texts.text("help", "en"), "echo: HELP"]
+    assert bodies(fake, NUMBER) == ["echo: HELP\n\n" + texts.text("help_footer", "en")]
+    assert stub_rasa.messages() == ["HELP"]
+
+
+def test_help_in_a_registered_hindi_speakers_language(post_signed, engine, work, fake, stub_rasa):
+    from bot.store import Consumer
+
+    with session_scope(engine) as session:
+        session.add(
+            Consumer(
+                discom="KESCO",
+                new_account_no="2000000001",
+                name="Sita",
+                mobile=NUMBER,
+                category="domestic",
+                meter_type="postpaid",
+                language="hi",
+            )
+        )
+    post_signed("/twilio/messages", inbound_form("help", sender=NUMBER, channel="sms"))
+    work()
+    assert bodies(fake, NUMBER) == ["echo: help\n\n" + texts.text("help_footer", "hi")]
+
+
+def test_help_without_a_menu_text_falls_back_to_the_gateways_help():
+    from bot.gateway.inbound import Reply, _with_help_footer
+
+    assert _with_help_footer([], "en") == [Reply(texts.text("help", "en"))]
+    assert _with_help_footer([Reply("a"), Reply("b", "http://x/qr.png")], "en") == [
+        Reply("a\n\nb\n\n" + texts.text("help_footer", "en"), "http://x/qr.png")
+    ]
 
 
 def test_stop_inside_a_sentence_is_not_an_opt_out(post_signed, engine, work, fake, stub_rasa):
