@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 #: Twilio's development placeholders; when these are in use the local fake Twilio is the target.
 DEV_ACCOUNT_SID = "AC00000000000000000000000000000000"
 DEV_AUTH_TOKEN = "dev-auth-token-not-secret"
+#: Signs the operator pages' sessions and CSRF tokens while Twilio's dev credentials are in use;
+#: with real credentials ``create_app()`` refuses it (bot/admin/shell.py).
+DEV_SECRET_KEY = "dev-secret-key-not-secret"
 
 #: Project root (the directory holding ``pyproject.toml``).
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +56,16 @@ class Settings:
     fake_twilio_port: int = 8025
     #: Virtualenvs and trained models, shared by clones.
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "bijli")
+    #: Key that signs the operator pages' session cookies and CSRF tokens.
+    secret_key: str = DEV_SECRET_KEY
+    #: Seconds an operator may stay idle on /admin before signing in again.
+    admin_idle_seconds: int = 30 * 60
+    #: When people answer the agent inbox (IST), e.g. ``Mon-Sat 10:00-17:00``.
+    office_hours: str = "Mon-Sat 10:00-17:00"
+    #: Office-hours seconds within which a person answers a consumer who asked for one.
+    handoff_reply_seconds: int = 30 * 60
+    #: Seconds without a message either way after which a held conversation returns to the bot.
+    handoff_idle_seconds: int = 30 * 60
 
     @property
     def twilio_is_dev(self) -> bool:
@@ -90,4 +103,14 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         sanic_workers=int(env.get("SANIC_WORKERS") or DEFAULT_SANIC_WORKERS),
         fake_twilio_port=int(env.get("FAKE_TWILIO_PORT") or 8025),
         cache_dir=Path(env.get("BIJLI_CACHE_DIR") or Path.home() / ".cache" / "bijli"),
+        secret_key=env.get("BIJLI_SECRET_KEY") or DEV_SECRET_KEY,
+        admin_idle_seconds=_minutes(env.get("BIJLI_ADMIN_IDLE_MINUTES"), 30),
+        office_hours=env.get("BIJLI_OFFICE_HOURS") or "Mon-Sat 10:00-17:00",
+        handoff_reply_seconds=_minutes(env.get("BIJLI_HANDOFF_REPLY_MINUTES"), 30),
+        handoff_idle_seconds=_minutes(env.get("BIJLI_HANDOFF_IDLE_MINUTES"), 30),
     )
+
+
+def _minutes(value: str | None, default: float) -> int:
+    """Whole seconds in ``value`` minutes (decimals allowed, so tests can use seconds)."""
+    return max(int(float(value or default) * 60), 1)
