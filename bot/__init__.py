@@ -32,10 +32,13 @@ def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> 
             cfg = cfg.with_overrides(**config)
     web.init_app(app, cfg)
 
+    from bot.admin import shell as admin
     from bot.gateway import health, webhooks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
+    # The operator pages: the shell (login, CSRF, the /admin guard), then each feature's pages.
+    admin.init_app(app, cfg)
     if cfg.twilio_is_dev:
         # Development only: the console signs messages as any sender would.
         from bot.dev import console

@@ -68,7 +68,9 @@ def test_console_rejects_garbage_numbers(gw_client):
 
 
 def test_console_is_off_with_real_credentials(gw_settings, engine):
-    app = create_app(gw_settings.with_overrides(twilio_account_sid="AC" + "1" * 32))
+    app = create_app(
+        gw_settings.with_overrides(twilio_account_sid="AC" + "1" * 32, secret_key="k" * 40)
+    )
     assert app.test_client().get("/console").status_code == 404
     assert app.test_client().post("/console/send", json={}).status_code == 404
 
