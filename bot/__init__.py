@@ -34,11 +34,14 @@ def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> 
 
     from bot.admin import shell as admin
     from bot.gateway import health, webhooks
+    from bot.inbox import pages as inbox
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
     # The operator pages: the shell (login, CSRF, the /admin guard), then each feature's pages.
     admin.init_app(app, cfg)
+    app.register_blueprint(inbox.bp)
+    admin.add_section(app, "Inbox", "inbox.index")
     if cfg.twilio_is_dev:
         # Development only: the console signs messages as any sender would.
         from bot.dev import console

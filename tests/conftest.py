@@ -21,8 +21,9 @@ from bot.connections import redis_client as connect
 from bot.dev.embedded_redis import EmbeddedRedis
 from bot.store import Base
 
-#: The gateway tests' fixtures (fake Twilio, stub Rasa, signed posts, a worker), shared with dev.
-pytest_plugins = ["tests.gateway_stack"]
+#: The gateway tests' fixtures (fake Twilio, stub Rasa, signed posts, a worker), shared with dev;
+#: and operators for the /admin pages.
+pytest_plugins = ["tests.gateway_stack", "tests.operators"]
 
 #: PostgreSQL schema the suite owns; dropped and rebuilt at the start of each run.
 PG_SCHEMA = "bijli_test"

@@ -1,4 +1,8 @@
-"""Operator fixtures: accounts made the way ``bijli operator add`` makes them, and signing in."""
+"""Operator fixtures (a pytest plugin, see tests/conftest.py): accounts and signing in.
+
+Accounts are made the way ``bijli operator add`` makes them; signing in posts the login form with
+the CSRF token the login page gives, as a browser does.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from bot import connections
 from bot.admin import accounts
 from bot.cli import main
 from bot.store import AuditLog, Operator, session_scope
-from tests.admin.conftest import PASSWORD, PRODUCTION_HASHER
+from tests.operators import PASSWORD, PRODUCTION_HASHER
 
 NOW = dt.datetime(2026, 11, 23, 6, 0)
 
