@@ -145,3 +145,17 @@ def test_texts_exist_in_three_registers_and_fill_their_placeholders():
         for register in ("hi", "hinglish", "en"):
             filled = texts.text(key, register, agent="Priya", discom="KESCO", minutes=30, text="x")
             assert "{" not in filled, (key, register)
+
+
+def test_the_dotted_job_names_the_core_and_pages_use_resolve():
+    """The core names the inbox's jobs by string (it imports no concern): the names must hold."""
+    import importlib
+
+    for dotted in (
+        handoffs.EXPIRE_JOB,
+        "bot.inbox.jobs.send_agent_reply",
+        "bot.inbox.jobs.send_notice",
+        "bot.inbox.jobs.on_reply_failure",
+    ):
+        module, _, name = dotted.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), dotted
