@@ -145,7 +145,6 @@ def init_app(app: Flask, cfg: Settings) -> None:
     )
     csrf.init_app(app)
     login_manager.init_app(app)
-    login_manager.login_view = "admin.login"
     login_manager.login_message = "Please sign in to see that page."
     login_manager.user_loader(_load_operator)
     app.before_request(_guard)
@@ -189,7 +188,7 @@ def _guard() -> ResponseReturnValue | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
-        return login_manager.unauthorized()
+        return _to_login(login_manager.login_message)
     now = time.time()
     idle = app_settings().admin_idle_seconds
     started, seen = session.get("login_at", 0.0), session.get("seen", 0.0)
@@ -197,11 +196,17 @@ def _guard() -> ResponseReturnValue | None:
         log.info(kv("operator_session_expired", operator=current_user.username))
         logout_user()
         session.clear()
-        flash("Your session expired. Please sign in again.")
-        return redirect(url_for("admin.login", next=_next_for(request.full_path)))
+        return _to_login("Your session expired. Please sign in again.")
     if request.headers.get(POLL_HEADER) != "1":
         session["seen"] = now
     return None
+
+
+def _to_login(message: str) -> ResponseReturnValue:
+    """To the login page, coming back here afterwards when "here" was a page (a GET)."""
+    flash(message)
+    back = _next_for(request.full_path) if request.method == "GET" else None
+    return redirect(url_for("admin.login", next=back))
 
 
 def _security_headers(response: Response) -> Response:
