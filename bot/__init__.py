@@ -40,7 +40,7 @@ def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> 
     app.register_blueprint(webhooks.bp)
     # The operator pages: the shell (login, CSRF, the /admin guard), then each feature's pages.
     admin.init_app(app, cfg)
-    app.register_blueprint(inbox.bp)
+    inbox.init_app(app, cfg)
     admin.add_section(app, "Inbox", "inbox.index")
     if cfg.twilio_is_dev:
         # Development only: the console signs messages as any sender would.

@@ -194,6 +194,8 @@ def authenticate(
         log.info(kv("operator_login_failed", reason="unknown_or_disabled"))
         return SignIn(INVALID)
     if operator.locked_until is not None and operator.locked_until > moment:
+        # Costs what a check costs, so the time taken does not tell that the account exists.
+        _verify(_decoy_hash(), password)
         log.warning(kv("operator_login_refused_locked", operator=operator.username))
         return SignIn(LOCKED)
     if not _verify(operator.password_hash, password):

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 import redis
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -33,6 +33,8 @@ from bot.connections import RedisNotConfigured
 from bot.inbox import conversation, jobs
 from bot.inbox.masking import Masker, sees_full_details
 from bot.logfmt import kv
+from bot.office_hours import OfficeHours
+from bot.settings import Settings
 from bot.store import Handoff, HandoffReply, Operator, audit, consumers_by_mobile, session_scope
 from bot.web import app_settings
 
@@ -56,6 +58,12 @@ RECENTLY_CLOSED = 20
 
 def _ist(moment: dt.datetime | None) -> str:
     return f"{to_ist(moment):%d-%m-%Y %H:%M}" if moment else ""
+
+
+def init_app(app: Flask, cfg: Settings) -> None:
+    """Register the inbox's pages; a mistyped BIJLI_OFFICE_HOURS stops the web process here."""
+    OfficeHours.parse(cfg.office_hours)
+    app.register_blueprint(bp)
 
 
 @bp.app_template_filter("ist")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from rq import Queue
 from sqlalchemy import select
 
@@ -64,6 +65,27 @@ def test_an_agent_sees_details_masked_and_an_officer_in_full(
             select(AuditLog).where(AuditLog.action == "handoff_viewed")
         ).scalar_one()
         assert (viewed.actor, viewed.subject) == ("operator:verma", str(handoff_id))
+
+
+def test_what_a_consumer_wrote_is_shown_as_text_never_run_as_html(
+    agent, post_signed, work, open_handoff
+):
+    post_signed(
+        "/twilio/messages", inbound_form("<script>alert(1)</script><b>hi</b>", sender=MOBILE)
+    )
+    work()
+    handoff_id = open_handoff()
+    for path in (f"/admin/inbox/{handoff_id}", f"/admin/inbox/{handoff_id}/messages"):
+        page = agent.get(path).get_data(as_text=True)
+        assert "<script>alert(1)" not in page and "<b>hi</b>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;hi&lt;/b&gt;" in page
+
+
+def test_a_mistyped_office_hours_setting_stops_the_web_process(gw_settings):
+    from bot.office_hours import InvalidOfficeHours
+
+    with pytest.raises(InvalidOfficeHours, match="Mon-Sat 10:00-17:00"):
+        create_app(gw_settings.with_overrides(office_hours="Mon to Sat, 10 till 5"))
 
 
 def test_an_agents_reply_reaches_the_consumer_through_twilio_with_their_name(
