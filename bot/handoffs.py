@@ -119,8 +119,8 @@ def open_handoff(
 ) -> tuple[Handoff, bool]:
     """Put the sender's conversation in the inbox; return it and whether it is new.
 
-    Asking again while one is open returns that one; its promise is renewed when it has passed
-    (the consumer is told a time that is still ahead, and the inbox shows it overdue until then).
+    Asking again while one is open returns that one; a promise that has passed is renewed, so
+    the consumer is never told a time already gone.
     """
     moment = _naive_utc(now or utcnow())
     existing = open_for(session, channel, mobile, lock=True)

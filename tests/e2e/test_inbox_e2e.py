@@ -53,7 +53,7 @@ def page(tmp_path: Path) -> Iterator[Any]:
         browser_page.screenshot(path=str(tmp_path / "last-page.png"), full_page=True)
 
 
-def sign_in(page: Any, stack: Stack, username: str, password: str = PASSWORD) -> None:
+def sign_in(page: Any, username: str, password: str = PASSWORD) -> None:
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("#sign-in")
@@ -123,7 +123,7 @@ def test_a_consumer_asks_for_a_person_and_an_agent_answers_from_the_page(
     # Signing in is required: the inbox sends the browser to the login page, then back.
     page.goto(f"{stack.web}/admin/inbox/")
     assert "/admin/login" in page.url
-    sign_in(page, stack, agent_account)
+    sign_in(page, agent_account)
     page.wait_for_url(re.compile(r"/admin/inbox/$"))
     row = page.locator(f"tr.handoff[data-id='{handoff.id}']")
     assert "+91******0101" in row.inner_text(), "an agent sees the mobile masked"
@@ -166,7 +166,7 @@ def test_a_held_conversation_left_idle_goes_back_to_the_bot_with_a_message(
     consumer = "+919700000102"
     handoff = ask_for_a_person(stack, consumer)
     page.goto(f"{stack.web}/admin/login")
-    sign_in(page, stack, agent_account)
+    sign_in(page, agent_account)
     page.wait_for_url(re.compile(r"/admin/$"))
     answer_from_the_page(page, stack, handoff.id, consumer, "Main dekh rahi hoon")
 
@@ -197,9 +197,9 @@ def test_repeated_wrong_passwords_lock_the_account_in_the_browser(
     assert result.returncode == 0, result.stderr[-2000:]
     page.goto(f"{stack.web}/admin/login")
     for attempt in range(5):
-        sign_in(page, stack, "ravi", f"wrong password number {attempt}")
+        sign_in(page, "ravi", f"wrong password number {attempt}")
         page.wait_for_selector("p.flash >> text=Sign-in failed")
-    sign_in(page, stack, "ravi")  # the right password, too late
+    sign_in(page, "ravi")  # the right password, too late
     page.wait_for_selector("p.flash >> text=locked for 15 minutes")
     assert "/admin/login" in page.url
     page.goto(f"{stack.web}/admin/inbox/")
