@@ -127,8 +127,9 @@ def init_app(app: Flask, cfg: Settings) -> None:
     check_secret_key(cfg)
     app.secret_key = cfg.secret_key
     app.config.update(
-        SESSION_COOKIE_NAME="bijli_admin",
-        SESSION_COOKIE_PATH=PREFIX,
+        # The app's one session cookie (other blueprints' forms may need it too, so its path
+        # stays "/"); only the /admin pages look at who is signed in.
+        SESSION_COOKIE_NAME="bijli_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=cfg.public_base_url.startswith("https://"),

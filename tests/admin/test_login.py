@@ -179,8 +179,8 @@ def test_admin_pages_are_never_cached_framed_or_scripted_from_elsewhere(client):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
-    [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("bijli_admin=")]
-    assert "bijli_admin=" in cookie and "HttpOnly" in cookie and "Path=/admin" in cookie
+    [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("bijli_session=")]
+    assert "HttpOnly" in cookie and "Path=/;" in cookie
     assert "SameSite=Lax" in cookie
 
 
