@@ -34,10 +34,16 @@ def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> 
     cfg.check()
     web.init_app(app, cfg)
 
+    from bot.admin import shell as admin
     from bot.gateway import health, webhooks
+    from bot.inbox import pages as inbox
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
+    # The operator pages: the shell (login, CSRF, the /admin guard), then each feature's pages.
+    admin.init_app(app, cfg)
+    inbox.init_app(app, cfg)
+    admin.add_section(app, "Inbox", "inbox.index")
     if cfg.twilio_is_dev:
         # Development only: the console signs messages as any sender would.
         from bot.dev import console

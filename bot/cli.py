@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot import settings as settings_mod
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot.store import Operator
 
 IMPORT_KINDS = ("consumers", "bills", "prepaid-balances", "staff")
 
@@ -251,6 +258,125 @@ def replay_failed(ids: tuple[int, ...], dry_run: bool) -> None:
     )
     verb = "would replay" if dry_run else "replayed"
     click.echo(f"{verb} {replayed} dead letter(s)")
+
+
+# --------------------------------------------------------------------------- operators
+
+
+@main.group()
+def operator() -> None:
+    """People who sign in to the operator pages (/admin): agents, officers, admins."""
+
+
+def _read_password(password_stdin: bool, prompt: str = "Password") -> str:
+    """A new password: typed twice at a hidden prompt, or one line of stdin (for scripts).
+
+    Never an option's value, so it stays out of shell history and the process list.
+    """
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
+def _operator_change(action: Callable[[Session], Operator]) -> Operator:
+    """Run ``action(session)`` in a transaction; an OperatorError becomes a one-line message."""
+    from bot import connections
+    from bot.admin import accounts
+
+    try:
+        with connections.session() as session:
+            return action(session)
+    except accounts.OperatorError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@operator.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["agent", "officer", "admin"]),
+    default="agent",
+    show_default=True,
+    help="agent: answers the inbox, sees consumers' details masked; officer: sees them in "
+    "full, may take over a conversation; admin: as officer.",
+)
+@click.option("--name", "display_name", default="", help="Shown to consumers on agents' replies.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def operator_add(username: str, role: str, display_name: str, password_stdin: bool) -> None:
+    """Make an operator account; the password is asked for (twice), never an argument."""
+    from bot.admin import accounts
+
+    try:
+        accounts.check_username(username)
+    except accounts.OperatorError as exc:
+        raise click.ClickException(str(exc)) from None
+    password = _read_password(password_stdin)
+    made = _operator_change(
+        lambda s: accounts.create_operator(s, username, password, role, display_name)
+    )
+    click.echo(f"operator {made.username} ({made.role}) added, shown as {made.display_name!r}")
+
+
+@operator.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def operator_passwd(username: str, password_stdin: bool) -> None:
+    """Set a new password (the operator's open sessions end)."""
+    from bot.admin import accounts
+
+    password = _read_password(password_stdin, "New password")
+    done = _operator_change(lambda s: accounts.set_password(s, username, password))
+    click.echo(f"password of {done.username} changed")
+
+
+@operator.command("unlock")
+@click.argument("username")
+def operator_unlock(username: str) -> None:
+    """Lift the lock after repeated failed sign-ins."""
+    from bot.admin import accounts
+
+    done = _operator_change(lambda s: accounts.unlock(s, username))
+    click.echo(f"{done.username} unlocked")
+
+
+@operator.command("disable")
+@click.argument("username")
+def operator_disable(username: str) -> None:
+    """Stop an operator signing in (their open sessions end)."""
+    from bot.admin import accounts
+
+    done = _operator_change(lambda s: accounts.set_active(s, username, False))
+    click.echo(f"{done.username} disabled")
+
+
+@operator.command("enable")
+@click.argument("username")
+def operator_enable(username: str) -> None:
+    """Let a disabled operator sign in again."""
+    from bot.admin import accounts
+
+    done = _operator_change(lambda s: accounts.set_active(s, username, True))
+    click.echo(f"{done.username} enabled")
+
+
+@operator.command("list")
+def operator_list() -> None:
+    """Every operator: role, state, last sign-in (IST)."""
+    from bot import connections
+    from bot.admin import accounts
+    from bot.clock import to_ist, utcnow
+
+    now = utcnow()
+    with connections.session() as session:
+        for op in accounts.list_operators(session):
+            if not op.active:
+                state = "disabled"
+            elif op.locked_until is not None and op.locked_until > now:
+                state = f"locked until {to_ist(op.locked_until):%d-%m-%Y %H:%M}"
+            else:
+                state = "active"
+            last = f"{to_ist(op.last_login_at):%d-%m-%Y %H:%M}" if op.last_login_at else "never"
+            click.echo(f"{op.username}\t{op.role}\t{state}\tlast sign-in {last}\t{op.display_name}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,9 @@ DEV_AUTH_TOKEN = "dev-auth-token-not-secret"
 #: development credentials are (a real deployment must set its own, or nothing starts).
 DEV_GATEWAY_SECRET = "dev-gateway-secret-not-secret"
 DEV_ACTIONS_TOKEN = "dev-actions-token-not-secret"
+#: Signs the operator pages' sessions and CSRF tokens while Twilio's dev credentials are in use;
+#: with real credentials ``create_app()`` refuses it (bot/admin/shell.py).
+DEV_SECRET_KEY = "dev-secret-key-not-secret"
 
 #: Project root (the directory holding ``pyproject.toml``).
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +114,16 @@ class Settings:
     embedded_redis_port: int = DEFAULT_EMBEDDED_REDIS_PORT
     #: The connection overrides after ``#`` in the webhook URL given to Twilio.
     twilio_webhook_overrides: str = DEFAULT_WEBHOOK_OVERRIDES
+    #: Key that signs the operator pages' session cookies and CSRF tokens.
+    secret_key: str = DEV_SECRET_KEY
+    #: Seconds an operator may stay idle on /admin before signing in again.
+    admin_idle_seconds: int = 30 * 60
+    #: When people answer the agent inbox (IST), e.g. ``Mon-Sat 10:00-17:00``.
+    office_hours: str = "Mon-Sat 10:00-17:00"
+    #: Office-hours seconds within which a person answers a consumer who asked for one.
+    handoff_reply_seconds: int = 30 * 60
+    #: Seconds without a message either way after which a held conversation returns to the bot.
+    handoff_idle_seconds: int = 30 * 60
 
     @property
     def twilio_is_dev(self) -> bool:
@@ -214,6 +227,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         twilio_webhook_overrides=(
             env.get("TWILIO_WEBHOOK_OVERRIDES") or DEFAULT_WEBHOOK_OVERRIDES
         ).lstrip("#"),
+        secret_key=env.get("BIJLI_SECRET_KEY") or DEV_SECRET_KEY,
+        admin_idle_seconds=_minutes(env.get("BIJLI_ADMIN_IDLE_MINUTES"), 30),
+        office_hours=env.get("BIJLI_OFFICE_HOURS") or "Mon-Sat 10:00-17:00",
+        handoff_reply_seconds=_minutes(env.get("BIJLI_HANDOFF_REPLY_MINUTES"), 30),
+        handoff_idle_seconds=_minutes(env.get("BIJLI_HANDOFF_IDLE_MINUTES"), 30),
     )
 
 
@@ -237,3 +255,8 @@ def _whole_number(
         bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
         raise InvalidSetting(f"{name} must be a whole number {bounds}, not {text!r}")
     return value
+
+
+def _minutes(value: str | None, default: float) -> int:
+    """Whole seconds in ``value`` minutes (decimals allowed, so tests can use seconds)."""
+    return max(int(float(value or default) * 60), 1)

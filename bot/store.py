@@ -31,6 +31,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeMeta, Session, registry, sessionmaker
@@ -44,6 +45,11 @@ METER_TYPES = ("postpaid", "smart_postpaid", "smart_prepaid")
 LANGUAGES = ("hi", "en")
 STAFF_ROLES = ("meter_reader", "officer")
 CHANNELS = ("sms", "whatsapp")
+#: Who signs in to /admin: agents answer the inbox (with consumers' details masked), officers
+#: see details in full and may take over a conversation, admins also manage operators.
+OPERATOR_ROLES = ("agent", "officer", "admin")
+#: A handoff waits for an agent, is held by one (the bot stays quiet), then is closed.
+HANDOFF_STATES = ("waiting", "held", "closed")
 
 
 mapper_registry = registry()
@@ -272,6 +278,80 @@ class DeadLetter(Base):
     failed_at = Column(DateTime, nullable=False, default=utcnow, index=True)
     replayed_at = Column(DateTime)
     replay_job_id = Column(String(120))
+
+
+class Operator(Base):
+    """A person who signs in to the operator pages (``bijli operator add``)."""
+
+    __tablename__ = "operators"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(40), nullable=False, unique=True)
+    display_name = Column(String(80), nullable=False)
+    role = Column(String(16), nullable=False)
+    password_hash = Column(String(200), nullable=False)  # argon2id, bot/admin/accounts.py
+    active = Column(Boolean, nullable=False, default=True)
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(DateTime)
+    # Bumped when the password changes or the account is disabled: older sessions end.
+    session_epoch = Column(Integer, nullable=False, default=0)
+    last_login_at = Column(DateTime)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class Handoff(Base):
+    """A consumer's request for a person: in the agent inbox until an agent closes it."""
+
+    __tablename__ = "handoffs"
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    mobile = Column(String(16), nullable=False)  # E.164
+    discom = Column(String(8), nullable=False)
+    language = Column(String(8), nullable=False, default="hi")  # hi, hinglish, en
+    new_account_no = Column(String(10))
+    reason = Column(Text, nullable=False, default="")  # the consumer's words when asking
+    state = Column(String(16), nullable=False, default="waiting")
+    opened_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    promised_by = Column(DateTime, nullable=False)  # the reply time the consumer was told
+    operator_id = Column(Integer, ForeignKey("operators.id"))
+    taken_at = Column(DateTime)
+    last_consumer_at = Column(DateTime)
+    last_agent_at = Column(DateTime)
+    closed_at = Column(DateTime)
+    close_reason = Column(String(16))  # agent, timeout, unanswered
+
+    __table_args__ = (
+        # One open handoff per sender and channel; a second request finds the first.
+        Index(
+            "uq_handoffs_open_sender",
+            "channel",
+            "mobile",
+            unique=True,
+            sqlite_where=text("state != 'closed'"),
+            postgresql_where=text("state != 'closed'"),
+        ),
+        Index("ix_handoffs_state", "state", "promised_by"),
+    )
+
+
+class HandoffReply(Base):
+    """What an agent wrote to a consumer; an RQ job sends it (``bot.inbox.jobs``)."""
+
+    __tablename__ = "handoff_replies"
+
+    id = Column(Integer, primary_key=True)
+    handoff_id = Column(Integer, ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=False)
+    operator_id = Column(Integer, ForeignKey("operators.id"), nullable=False)
+    body = Column(Text, nullable=False)
+    # The reply form's one-time token: a form posted twice makes one reply.
+    form_token = Column(String(40), nullable=False, unique=True)
+    status = Column(String(16), nullable=False, default="queued")  # queued, sent, failed
+    error_code = Column(Integer)
+    outbound_message_id = Column(Integer, ForeignKey("outbound_messages.id"))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_handoff_replies_handoff", "handoff_id", "id"),)
 
 
 # --------------------------------------------------------------------------- engine & sessions

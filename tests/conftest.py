@@ -22,8 +22,9 @@ from bot.dev.embedded_redis import EmbeddedRedis
 from bot.store import Base
 from tests.pg_schemas import PrivateSchema
 
-#: The gateway tests' fixtures (fake Twilio, stub Rasa, signed posts, a worker), shared with dev.
-pytest_plugins = ["tests.gateway_stack"]
+#: The gateway tests' fixtures (fake Twilio, stub Rasa, signed posts, a worker), shared with dev;
+#: and operators for the /admin pages.
+pytest_plugins = ["tests.gateway_stack", "tests.operators"]
 
 #: Prefix of the PostgreSQL schema each run creates for itself (``bijli_test_<n>``).
 PG_SCHEMA_PREFIX = "bijli_test"

@@ -1,15 +1,17 @@
-"""Power cuts, wrong bills and asking for a person: tickets with a reference, and the handoff."""
+"""Power cuts, wrong bills and asking for a person: tickets with a reference, the agent inbox."""
 
 from __future__ import annotations
 
 import logging
 
-from bot import connections, store
+from bot import connections, handoffs, store
+from bot.actions.formatting import format_moment
 from bot.actions.resolve import actor, resolve, settle_unresolved
 from bot.actions.tickets import POWER_CUT, WRONG_BILL, ticket_for
 from bot.actions.topics import POWER_CUT as POWER_CUT_TOPIC
 from bot.actions.topics import WRONG_BILL as WRONG_BILL_TOPIC
 from bot.actions.turn import ACCOUNT_NUMBER, TopicAction, Turn
+from bot.clock import to_ist, utcnow
 from bot.logfmt import kv
 
 log = logging.getLogger(__name__)
@@ -41,19 +43,53 @@ def _complaint(turn: Turn, topic: str, kind: str, response: str) -> None:
 
 
 def handle_handoff(turn: Turn) -> None:
-    """Give the 1912 helpline and office hours, and mark the conversation for a person."""
+    """Put the conversation in the agent inbox and say who answers by when (or give 1912)."""
+    cfg = connections.settings()
+    sender, now = turn.sender, utcnow()
+    turn.set(HANDOFF, True)
     with connections.session() as session:
         store.audit(
             session,
-            actor(turn.sender),
+            actor(sender),
             "handoff_requested",
             subject=turn.tracker.get_slot(ACCOUNT_NUMBER),
-            sender_id=turn.sender.sender_id if turn.sender.mobile is None else None,
-            channel=turn.sender.channel,
+            sender_id=sender.sender_id if sender.mobile is None else None,
+            channel=sender.channel,
         )
-    log.info(kv("handoff_requested", sender=actor(turn.sender), channel=turn.sender.channel))
-    turn.set(HANDOFF, True)
-    turn.say("utter_handoff")
+        registered = store.consumers_by_mobile(session, sender.mobile) if sender.mobile else []
+        discom = registered[0].discom if registered else cfg.default_discom
+        if sender.mobile is None or sender.channel is None:
+            # No chat a person could answer in (rasa test, a REST call by hand): the helpline.
+            log.info(kv("handoff_without_chat", sender=actor(sender)))
+            turn.say("utter_handoff", discom=discom)
+            return
+        account = turn.remembered_number() or (
+            registered[0].new_account_no if len(registered) == 1 else None
+        )
+        handoff, created = handoffs.open_handoff(
+            session,
+            cfg,
+            channel=sender.channel,
+            mobile=sender.mobile,
+            discom=discom,
+            language=turn.tracker.get_slot("language") or "hi",
+            reason=turn.text,
+            new_account_no=account,
+            now=now,
+        )
+        handoff_id, due = handoff.id, handoffs.deadline(handoff, cfg)
+        promised = to_ist(handoff.promised_by)
+        # "Today" only while the office is open and the promise falls before it closes.
+        today = handoffs.promise(session, cfg, now).office_open and (
+            promised.date() == to_ist(now).date()
+        )
+    # After the commit, so the job finds the row; a retried turn schedules the same job id.
+    handoffs.schedule_expiry(connections.redis(cfg), handoff_id, due)
+    log.info(kv("handoff_requested", sender=actor(sender), handoff_id=handoff_id, new=created))
+    if today:
+        turn.say("utter_handoff_today", discom=discom, reply_by=f"{promised:%H:%M}")
+    else:
+        turn.say("utter_handoff_later", discom=discom, reply_by=format_moment(promised))
 
 
 class ActionReportPowerCut(TopicAction):

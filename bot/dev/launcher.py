@@ -87,6 +87,7 @@ def run_all(demo_consumers: int = 2000) -> int:
         print(
             "\nBijli Sahayak is starting (Rasa takes a little while to load its model):\n"
             f"  dev console     {web}/console\n"
+            f"  agent inbox     {web}/admin/inbox/  (a login: bijli operator add NAME)\n"
             f"  health          {web}/healthz\n"
             f"  Rasa            {cfg.rasa_url}/\n"
             + (

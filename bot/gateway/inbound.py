@@ -22,7 +22,7 @@ import redis
 import requests
 from sqlalchemy.engine import Engine
 
-from bot import connections, signing, twilio_client
+from bot import connections, handoffs, signing, twilio_client
 from bot import settings as settings_mod
 from bot.clock import utcnow
 from bot.gateway import texts
@@ -96,6 +96,8 @@ def handle_inbound(inbound_id: int) -> str:
         log.info(kv("inbound_waiting_twilio_paused", inbound_id=inbound_id))
         return "paused"
     replies = _cached_replies(conn, inbound_id)
+    if replies is None and _for_the_agent(cfg, engine, conn, inbound_id, channel, mobile, body):
+        replies = []
     if replies is None:
         profile_name = (conn.get(PROFILE_KEY.format(id=inbound_id)) or b"").decode()
         replies = plan_replies(
@@ -159,6 +161,31 @@ def handle_inbound(inbound_id: int) -> str:
         )
     )
     return f"answered:{sent}"
+
+
+def _for_the_agent(
+    cfg: settings_mod.Settings,
+    engine: Engine,
+    conn: redis.Redis,
+    inbound_id: int,
+    channel: str,
+    mobile: str,
+    body: str,
+) -> bool:
+    """True when an agent holds the sender's conversation: the bot stays quiet (bot.handoffs).
+
+    The message is already in the inbox (the agent's page shows ``inbound_messages``). STOP,
+    START and HELP are still the gateway's to answer.
+    """
+    if texts.keyword(body) is not None:
+        return False
+    with session_scope(engine) as session:
+        routing = handoffs.route_to_agent(session, cfg, channel, mobile)
+    if routing.overdue and routing.handoff_id is not None:
+        handoffs.schedule_expiry(conn, routing.handoff_id, utcnow())
+    if routing.to_agent:
+        log.info(kv("inbound_to_agent", inbound_id=inbound_id, handoff=routing.handoff_id))
+    return routing.to_agent
 
 
 def plan_replies(

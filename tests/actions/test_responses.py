@@ -38,6 +38,8 @@ SAMPLE = {
     "receipt_no": "R-000123",
     "paid_on": "03-11-2026 11:35",
     "limit": "5",
+    "discom": "KESCO",
+    "reply_by": "25-11-2026 10:20",
 }
 GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -74,6 +74,7 @@ def test_console_is_off_with_real_credentials(gw_settings, engine):
         twilio_account_sid="AC" + "1" * 32,
         twilio_auth_token="f" * 32,
         public_base_url="https://bijli.example.in",
+        secret_key="k" * 40,
     )
     app = create_app(real)
     assert app.test_client().get("/console").status_code == 404

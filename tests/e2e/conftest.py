@@ -132,6 +132,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with ExitStack() as stack_:
         redis = stack_.enter_context(EmbeddedRedis())
         ports, env = stack_env(root, database_url, redis.url)
+        # The agent inbox's tests run at any hour: the office is always open, and a conversation
+        # an agent holds goes back to the bot after 30 idle seconds.
+        env["BIJLI_OFFICE_HOURS"] = "Mon-Sun 00:00-24:00"
+        env["BIJLI_HANDOFF_IDLE_MINUTES"] = "0.5"
         for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
             env[key] = getattr(settings_mod, f"DEV_{key.removeprefix('TWILIO_')}")
         stack_.enter_context(
