@@ -174,6 +174,30 @@ def fake_twilio(
     )
 
 
+@main.command("fake-razorpay")
+@click.option("--port", type=int, help="Default: FAKE_RAZORPAY_PORT, else 8026.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--webhook-url",
+    help="Where payment.captured webhooks go. Default: PUBLIC_BASE_URL/payments/razorpay/webhook",
+)
+def fake_razorpay(port: int | None, host: str, webhook_url: str | None) -> None:
+    """Run a local fake of Razorpay: payments API and signed payment.captured webhooks."""
+    from bot import logfmt
+    from bot.dev import fake_razorpay as fake
+
+    logfmt.configure()
+    cfg = settings_mod.load()
+    fake.serve(
+        port or cfg.fake_razorpay_port,
+        cfg.razorpay_key_id,
+        cfg.razorpay_key_secret,
+        cfg.razorpay_webhook_secret,
+        webhook_url or f"{cfg.public_base_url}/payments/razorpay/webhook",
+        host=host,
+    )
+
+
 @main.command("replay-failed")
 @click.option("--id", "ids", type=int, multiple=True, help="Replay only these dead letters.")
 @click.option("--dry-run", is_flag=True, help="Show what would be replayed, change nothing.")

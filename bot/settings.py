@@ -14,6 +14,23 @@ from urllib.parse import urlsplit
 #: Twilio's development placeholders; when these are in use the local fake Twilio is the target.
 DEV_ACCOUNT_SID = "AC00000000000000000000000000000000"
 DEV_AUTH_TOKEN = "dev-auth-token-not-secret"
+#: Razorpay's development placeholders; when these are in use the local fake gateway is the target.
+DEV_RAZORPAY_KEY_ID = "rzp_test_devkey00000000"
+DEV_RAZORPAY_KEY_SECRET = "dev-razorpay-key-secret-not-secret"
+DEV_RAZORPAY_WEBHOOK_SECRET = "dev-razorpay-webhook-secret-not-secret"
+#: Signs pay-link tokens in development; production sets BIJLI_PAYMENT_LINK_SECRET.
+DEV_PAYMENT_LINK_SECRET = "dev-payment-link-secret-not-secret"
+#: The discoms whose UPI payee may be configured (UPI_VPA_<DISCOM>, UPI_PAYEE_NAME_<DISCOM>).
+UPI_DISCOMS = ("KESCO", "PVVNL", "MVVNL", "DVVNL", "PUVVNL")
+#: Development payees: plainly not real merchant VPAs, so that nothing is paid to them by accident.
+DEV_UPI_VPAS = {d: f"{d.lower()}.dev@razorpay" for d in UPI_DISCOMS}
+DEV_UPI_PAYEE_NAMES = {
+    "KESCO": "Kanpur Electricity Supply Company Ltd",
+    "PVVNL": "Paschimanchal Vidyut Vitran Nigam Ltd",
+    "MVVNL": "Madhyanchal Vidyut Vitran Nigam Ltd",
+    "DVVNL": "Dakshinanchal Vidyut Vitran Nigam Ltd",
+    "PUVVNL": "Purvanchal Vidyut Vitran Nigam Ltd",
+}
 
 #: Project root (the directory holding ``pyproject.toml``).
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,11 +70,32 @@ class Settings:
     fake_twilio_port: int = 8025
     #: Virtualenvs and trained models, shared by clones.
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "bijli")
+    #: Razorpay API key id and secret (the gateway client's basic auth).
+    razorpay_key_id: str = DEV_RAZORPAY_KEY_ID
+    razorpay_key_secret: str = DEV_RAZORPAY_KEY_SECRET
+    #: Key of the HMAC-SHA256 in X-Razorpay-Signature on the gateway's webhooks.
+    razorpay_webhook_secret: str = DEV_RAZORPAY_WEBHOOK_SECRET
+    #: Where the Razorpay client sends requests; None: Razorpay's own.
+    razorpay_api_base_url: str | None = None
+    #: Port of the local fake Razorpay that ``bijli run`` starts in development.
+    fake_razorpay_port: int = 8026
+    #: Key that signs pay-link tokens (itsdangerous).
+    payment_link_secret: str = DEV_PAYMENT_LINK_SECRET
+    #: Hours a pay link stays valid.
+    payment_link_ttl_hours: int = 48
+    #: Each discom's merchant VPA and legal payee name for UPI strings.
+    upi_vpas: dict[str, str] = field(default_factory=lambda: dict(DEV_UPI_VPAS))
+    upi_payee_names: dict[str, str] = field(default_factory=lambda: dict(DEV_UPI_PAYEE_NAMES))
 
     @property
     def twilio_is_dev(self) -> bool:
         """True when no real Twilio credentials are configured."""
         return self.twilio_account_sid == DEV_ACCOUNT_SID
+
+    @property
+    def razorpay_is_dev(self) -> bool:
+        """True when no real Razorpay credentials are configured (the fake gateway serves)."""
+        return self.razorpay_key_id == DEV_RAZORPAY_KEY_ID
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some fields replaced (used by tests and the launcher)."""
@@ -90,4 +128,15 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         sanic_workers=int(env.get("SANIC_WORKERS") or DEFAULT_SANIC_WORKERS),
         fake_twilio_port=int(env.get("FAKE_TWILIO_PORT") or 8025),
         cache_dir=Path(env.get("BIJLI_CACHE_DIR") or Path.home() / ".cache" / "bijli"),
+        razorpay_key_id=env.get("RAZORPAY_KEY_ID") or DEV_RAZORPAY_KEY_ID,
+        razorpay_key_secret=env.get("RAZORPAY_KEY_SECRET") or DEV_RAZORPAY_KEY_SECRET,
+        razorpay_webhook_secret=env.get("RAZORPAY_WEBHOOK_SECRET") or DEV_RAZORPAY_WEBHOOK_SECRET,
+        razorpay_api_base_url=(env.get("RAZORPAY_API_BASE_URL") or None),
+        fake_razorpay_port=int(env.get("FAKE_RAZORPAY_PORT") or 8026),
+        payment_link_secret=env.get("BIJLI_PAYMENT_LINK_SECRET") or DEV_PAYMENT_LINK_SECRET,
+        payment_link_ttl_hours=int(env.get("BIJLI_PAYMENT_LINK_TTL_HOURS") or 48),
+        upi_vpas={d: env.get(f"UPI_VPA_{d}") or DEV_UPI_VPAS[d] for d in UPI_DISCOMS},
+        upi_payee_names={
+            d: env.get(f"UPI_PAYEE_NAME_{d}") or DEV_UPI_PAYEE_NAMES[d] for d in UPI_DISCOMS
+        },
     )

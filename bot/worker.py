@@ -11,7 +11,7 @@ from bot.queues import ALL
 from bot.settings import Settings
 
 #: Job modules imported once at start, by dotted name (so the core never imports a package).
-JOB_MODULES = ("bot.gateway.inbound", "bot.gateway.dead_letters")
+JOB_MODULES = ("bot.gateway.inbound", "bot.gateway.dead_letters", "bot.payments.jobs")
 
 
 def run_worker(cfg: Settings, burst: bool = False) -> bool:
