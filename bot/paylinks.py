@@ -73,13 +73,14 @@ _AFTER = (
     r"रुपये|रुपए|रुपया|रुपैया|रु\b)"
 )
 _CONTEXT = (
-    r"\s+(?:ka|ki|ke|का|की|के)\s+(?:recharge|payment|bhugtan|bill|रिचार्ज|भुगतान|पेमेंट|बिल)"
+    r"\s+(?:ka|ki|ke|का|की|के)\s+(?:recharge|payment|bhugtan|रिचार्ज|भुगतान|पेमेंट)"
     r"|\s+(?:jama|bharna|bharne|pay|जमा|भरना|भरने)"
 )
 _AMOUNT_PATTERNS = (
     re.compile(rf"(?<![\w.]){_BEFORE}{_NUMBER}(?![\d,])", re.IGNORECASE),
     re.compile(rf"(?<![\w.,]){_NUMBER}(?:{_AFTER})", re.IGNORECASE),
-    re.compile(rf"(?<![\w.,]){_NUMBER}(?=(?:{_CONTEXT}))", re.IGNORECASE),
+    # Unmarked, at most five digits: six or more are account numbers far more often than rupees.
+    re.compile(rf"(?<![\w.,])(\d{{1,3}}(?:,\d{{2,3}})+|\d{{1,5}})()(?=(?:{_CONTEXT}))", re.I),
 )
 
 

@@ -50,6 +50,8 @@ class Recorded:
     notice_id: int
     payment_id: int | None
     new: bool
+    #: A credited payment whose receipt has not gone out yet (a replay queues it again).
+    receipt_due: bool = False
 
     @property
     def credited(self) -> bool:
@@ -116,7 +118,9 @@ def record(session: Session, captured: Captured, now: dt.datetime | None = None)
     moment = now or utcnow()
     seen = _notice(session, captured.source, captured.external_id)
     if seen is not None:
-        return Recorded(seen.outcome, seen.id, seen.payment_id, new=False)
+        paid = session.get(store.Payment, seen.payment_id) if seen.payment_id else None
+        due = seen.outcome == CREDITED and paid is not None and paid.receipt_sent_at is None
+        return Recorded(seen.outcome, seen.id, seen.payment_id, new=False, receipt_due=due)
 
     payment: store.Payment | None = None
     intent = session.get(store.PaymentIntent, captured.intent_ref) if captured.intent_ref else None
@@ -167,7 +171,7 @@ def record(session: Session, captured: Captured, now: dt.datetime | None = None)
             intent=captured.intent_ref,
             paise=captured.amount_paise,
         )
-    return Recorded(outcome, notice.id, payment_id, new=True)
+    return Recorded(outcome, notice.id, payment_id, new=True, receipt_due=outcome == CREDITED)
 
 
 def credit(

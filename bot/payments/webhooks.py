@@ -54,7 +54,7 @@ def webhook(name: str) -> ResponseReturnValue:
     engine = connections.engine(cfg)
     for payment in captured:
         recorded = ledger.record_once(engine, payment)
-        if recorded.credited and recorded.payment_id is not None:
+        if recorded.receipt_due and recorded.payment_id is not None:
             try:
                 jobs.enqueue_receipt(cfg, recorded.payment_id)
             except (RedisError, connections.RedisNotConfigured) as exc:
