@@ -39,15 +39,19 @@ def handle_bill(turn: Turn) -> None:
             if bill is None:
                 turn.say("utter_no_bill_found", new_account_no=consumer.new_account_no)
             else:
+                as_of = format_date(store.to_ist(bill.imported_at).date())
                 turn.say(
                     "utter_bill_details",
                     new_account_no=consumer.new_account_no,
                     bill_month=format_bill_month(bill.bill_month),
-                    amount_due=format_rupees(bill.amount_due_paise),
+                    # Less what was paid through the bot since this bill was imported.
+                    amount_due=format_rupees(max(store.outstanding_paise(session, bill), 0)),
                     due_date=format_date(bill.due_date),
                     arrears=format_rupees(bill.arrears_paise or 0),
-                    as_of=format_date(store.to_ist(bill.imported_at).date()),
+                    as_of=as_of,
                 )
+                if store.open_billing_closure(session, consumer.discom) is not None:
+                    turn.say("utter_billing_closed_note", as_of=as_of)
         turn.settled(consumer.new_account_no)
 
 
