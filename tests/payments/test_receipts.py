@@ -1,4 +1,4 @@
-"""Receipts: the PDF's numbers and words, its QR, Hindi shaped into conjuncts, the pages, delivery."""
+"""Receipts: the PDF (numbers, words, QR, Hindi conjuncts), its pages, and its delivery."""
 
 from __future__ import annotations
 
