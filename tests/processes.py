@@ -32,8 +32,9 @@ def stack_env(
 ) -> tuple[dict[str, int], dict[str, str]]:
     """Free ports and the environment for a whole local stack under ``root``.
 
-    Web, fake Twilio, fake Razorpay, Rasa and the action server each get a free port; every process of the
-    stack reads the same variables (the e2e tests and bench/inbound_bench.py share this).
+    Web, fake Twilio, fake Razorpay, Rasa and the action server each get a free port; every
+    process of the stack reads the same variables (the e2e tests and bench/inbound_bench.py
+    share this).
     """
     ports = {name: free_port() for name in ("web", "fake", "rasa", "actions", "razorpay")}
     env = {
