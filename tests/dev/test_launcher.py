@@ -20,11 +20,19 @@ from tests.processes import bijli, free_port, stop
 def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
     if not model.model_path().exists():
         pytest.fail("no trained model: `make test` trains it before pytest (run `bijli train`)")
-    ports = {name: free_port() for name in ("web", "rasa", "actions", "twilio")}
+    ports = {name: free_port() for name in ("web", "rasa", "actions", "twilio", "razorpay")}
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"REDIS_URL", "DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_API_BASE_URL"}
+        if key
+        not in {
+            "REDIS_URL",
+            "DATABASE_URL",
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_API_BASE_URL",
+            "RAZORPAY_KEY_ID",
+            "RAZORPAY_API_BASE_URL",
+        }
     }
     env.update(
         BIJLI_VAR_DIR=str(tmp_path / "var"),
@@ -33,6 +41,7 @@ def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
         RASA_URL=f"http://127.0.0.1:{ports['rasa']}",
         ACTIONS_PORT=str(ports["actions"]),
         FAKE_TWILIO_PORT=str(ports["twilio"]),
+        FAKE_RAZORPAY_PORT=str(ports["razorpay"]),
         PUBLIC_BASE_URL=f"http://127.0.0.1:{ports['web']}",
     )
     log_path = tmp_path / "run.log"
@@ -49,6 +58,7 @@ def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
             "web": f"http://127.0.0.1:{ports['web']}/healthz",
             "rasa": f"http://127.0.0.1:{ports['rasa']}/status",
             "actions": f"http://127.0.0.1:{ports['actions']}/health",
+            "razorpay": f"http://127.0.0.1:{ports['razorpay']}/_fake/health",
         }
         up: dict[str, int] = {}
         deadline = time.monotonic() + 240
@@ -63,7 +73,7 @@ def test_bijli_run_serves_healthz_and_stops_its_redis(tmp_path: Path):
                     pass
             time.sleep(1)
         output = log_path.read_text(errors="replace")
-        assert up == {"web": 200, "rasa": 200, "actions": 200}, output[-3000:]
+        assert up == {"web": 200, "rasa": 200, "actions": 200, "razorpay": 200}, output[-3000:]
         assert "dev console" in output and f":{ports['web']}/console" in output
         assert "worker" in output  # honcho prefixes each line with the process name
         redis_url = next(
