@@ -372,3 +372,23 @@ def test_reading_utr_dates_and_months() -> None:
     assert month_in_text("मार्च की रसीद", today) == "2026-03"
     assert month_in_text("receipt for 10/2026", today) == "2026-10"
     assert month_in_text("raseed chahiye", today) is None
+
+
+def test_while_billing_is_closed_the_bill_says_as_of_and_that_paying_still_works(store_env) -> None:
+    from bot.actions.billing import ActionBillAmount
+
+    add_consumer(store_env, "1234567890")
+    add_bill(store_env, "1234567890", "2026-10", 154350)
+    _, messages = run(
+        ActionBillAmount(), tracker("bill kitna hai", intent="ask_bill_amount", **whatsapp(MOBILE))
+    )
+    assert responses(messages) == ["utter_bill_details"]
+    with store.session_scope(store_env) as session:
+        session.add(store.BillingClosure(discom="KESCO", reason="month-end closing"))
+    _, messages = run(
+        ActionBillAmount(), tracker("bill kitna hai", intent="ask_bill_amount", **whatsapp(MOBILE))
+    )
+    assert responses(messages) == ["utter_bill_details", "utter_billing_closed_note"]
+    assert messages[1]["as_of"] == "05-11-2026"
+    _, messages = pay(**whatsapp(MOBILE))
+    assert responses(messages) == ["utter_pay_link"]  # links still work while billing is closed
