@@ -50,10 +50,7 @@ BRAND_WORDS = (
     "bijli",
     "vidyut",
     "electricity",
-    "electric",
-    "power",
     "discom",
-    "bill",
 )
 
 #: Top-level domains a bare (scheme-less) link is recognised by; "bill.pay" is not a link.
@@ -83,8 +80,6 @@ _SCREEN = re.compile(
     r"screen\s*shar|ultraviewer|एनीडेस्क|स्क्रीन\s*शेयर",
     re.I,
 )
-#: Bank handles of personal UPI ids; a discom's merchant VPA is configured, never guessed.
-_PHONE_HANDLE = re.compile(r"^\d{10}@", re.I)
 
 
 @dataclass
@@ -159,7 +154,9 @@ def _link_verdict(session: Session, cfg: Settings, url: str) -> tuple[str, dict[
         }
     if any(_is_within(host, d) for d in OFFICIAL_DOMAINS):
         return OFFICIAL_SITE, {"link": host}
-    if _looks_like(host, [ours, *OFFICIAL_DOMAINS]):
+    # "https://uppcl.org@evil.in/": the part before "@" is only a user name, shown to deceive.
+    deceptive = "@" in urlsplit(url if "://" in url else f"https://{url}").netloc
+    if deceptive or _looks_like(host, [ours, *OFFICIAL_DOMAINS]):
         return LOOKALIKE_DOMAIN, {"domain": host}
     return UNKNOWN_LINK, {"domain": host}
 

@@ -52,6 +52,7 @@ TABLE = [
     ("www.uppcl.org.in/quickpay", LOOKALIKE_DOMAIN),
     ("https://uppcl.org@bill-pay.in/x", LOOKALIKE_DOMAIN),
     ("https://bit.ly/3xYzAbc", UNKNOWN_LINK),
+    ("https://www.billdesk.com/pgidsk/pay", UNKNOWN_LINK),
     ("http://192.168.1.5/pay", UNKNOWN_LINK),
     (
         "Dear customer your electricity will be disconnected tonight at 9.30 pm. "
