@@ -109,6 +109,11 @@ def handle_pay(turn: Turn) -> None:
     cfg = connections.settings()
     named = paylinks.amount_in_text(turn.text)
     with connections.session() as session:
+        # "Pay to 98xxxxxx@ybl", a link, an OTP request: whoever asked, check it before paying.
+        if linkcheck.check(session, cfg, turn.text).kind != linkcheck.NOTHING_TO_CHECK:
+            handle_verify_link(turn)
+            turn.settled()
+            return
         res = resolve(session, turn)
         if settle_unresolved(turn, PAY, res):
             return

@@ -392,3 +392,13 @@ def test_while_billing_is_closed_the_bill_says_as_of_and_that_paying_still_works
     assert messages[1]["as_of"] == "05-11-2026"
     _, messages = pay(**whatsapp(MOBILE))
     assert responses(messages) == ["utter_pay_link"]  # links still work while billing is closed
+
+
+def test_a_pay_request_naming_someone_elses_upi_id_is_checked_first(store_env) -> None:
+    add_consumer(store_env, "1234567890")
+    add_bill(store_env, "1234567890", "2026-10", 154350)
+    events, messages = pay("lineman ne bola 9876543210@ybl par bill bhar do", **whatsapp(MOBILE))
+    assert responses(messages) == ["utter_link_personal_vpa", "utter_pay_safely"]
+    assert slots_set(events)["needs_account"] is False
+    with store.session_scope(store_env) as session:
+        assert session.query(store.PaymentIntent).count() == 0
