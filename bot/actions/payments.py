@@ -230,10 +230,6 @@ def _receipt_values(payment: store.Payment) -> dict[str, str]:
     }
 
 
-def _payment_values(payment: store.Payment) -> dict[str, str]:
-    return _receipt_values(payment)
-
-
 def send_receipt(turn: Turn, payment: store.Payment, response: str = "utter_receipt_link") -> None:
     """Say a payment's receipt link; on WhatsApp the PDF comes along as media."""
     cfg = connections.settings()
@@ -282,7 +278,7 @@ def handle_receipt(turn: Turn) -> None:
         elif paid:
             send_receipt(turn, paid[0])
         elif payments and payments[0].status == PENDING:
-            turn.say("utter_payment_pending", **_payment_values(payments[0]))
+            turn.say("utter_payment_pending", **_receipt_values(payments[0]))
         else:
             ticket = ticket_for(session, turn, RECEIPT_MISSING, consumer)
             turn.say("utter_receipt_ticket", reference=ticket.reference)
@@ -363,10 +359,10 @@ def handle_payment_missing(turn: Turn) -> None:
                 return
             latest = payments[0] if payments and utr is None and day is None else None
             if latest is not None and latest.status == PAID and paise is None:
-                turn.say("utter_payment_found", **_payment_values(latest))
+                turn.say("utter_payment_found", **_receipt_values(latest))
                 return
             if latest is not None and latest.status == PENDING:
-                turn.say("utter_payment_pending", **_payment_values(latest))
+                turn.say("utter_payment_pending", **_receipt_values(latest))
                 return
         # Anyone may report a missing payment; only the reference goes back to them.
         ticket = ticket_for(session, turn, PAYMENT_NOT_REFLECTED, consumer)
