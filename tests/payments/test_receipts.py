@@ -178,3 +178,20 @@ def _credit(engine, intent_id: str, amount: int) -> int:
     assert recorded.credited
     assert recorded.payment_id is not None
     return recorded.payment_id
+
+
+def test_a_twilio_error_fails_the_job_for_rq_to_retry_and_the_retry_sends_once(
+    gw_settings, engine, redis_conn, fake
+):
+    from bot.twilio_client import TwilioTransientError
+
+    add_consumer(engine)
+    intent_id, _ = make_intent(engine, gw_settings, 50000, month=None)
+    payment_id = _credit(engine, intent_id, 50000)
+    fake.configure(fail_next=[500])
+    with pytest.raises(TwilioTransientError):
+        jobs.deliver_receipt(payment_id)
+    with store.session_scope(engine) as session:
+        assert session.get(store.Payment, payment_id).receipt_sent_at is None
+    assert jobs.deliver_receipt(payment_id) == "sent"
+    assert len(fake.sent(f"whatsapp:{MOBILE}")) == 1

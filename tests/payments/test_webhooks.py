@@ -246,3 +246,28 @@ def test_receipt_numbers_are_gap_free_under_20_concurrent_callbacks(app, setting
     with store.session_scope(engine) as session:
         counter = session.get(store.ReceiptCounter, ("KESCO", "2026-27"))
         assert counter.last_no == 20
+
+
+def test_redis_down_answers_503_then_the_gateways_retry_queues_the_receipt(
+    settings, engine, redis_conn
+):
+    """The payment is stored before the receipt job is queued; a retry after 503 queues it."""
+    from bot import create_app
+    from bot.dev.embedded_redis import free_port
+
+    add_consumer(engine)
+    intent_id, _ = make_intent(engine, settings)
+    body = fake_razorpay.event_body(payment_entity(intent_id, 154350))
+    headers = {"X-Razorpay-Signature": fake_razorpay.sign(body, settings.razorpay_webhook_secret)}
+    # Nothing listens on this port: a real refused connection, as when Redis is down.
+    down = create_app(settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    response = down.test_client().post("/payments/razorpay/webhook", data=body, headers=headers)
+    assert response.status_code == 503
+    [payment] = _payments(engine)
+    assert payment.receipt_no == "KESCO-2627-000001"  # credited once, whatever happens next
+    assert _receipt_jobs(redis_conn) == []
+    up = create_app(settings)
+    retry = up.test_client().post("/payments/razorpay/webhook", data=body, headers=headers)
+    assert retry.get_json() == {"results": [{"outcome": "credited", "replay": True}]}
+    assert _receipt_jobs(redis_conn) == [jobs.receipt_job_id(payment.id)]
+    assert [p.receipt_no for p in _payments(engine)] == ["KESCO-2627-000001"]
