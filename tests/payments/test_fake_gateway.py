@@ -88,4 +88,6 @@ def test_simulate_payment_from_the_dev_pay_page(
             lambda: requests.get(f"{fake.url}/_fake/deliveries", timeout=5).json()["deliveries"]
         )
         assert deliveries[0]["status"] == 200
-        assert "This has been paid" in client.get(f"/pay/{token}").get_data(as_text=True)
+        paid = client.get(f"/pay/{token}").get_data(as_text=True)
+        assert "This has been paid" in paid
+        assert 'id="qr"' not in paid  # no second payment by mistake
