@@ -248,7 +248,7 @@ def fake_razorpay(port: int | None, host: str, webhook_url: str | None) -> None:
         port or cfg.fake_razorpay_port,
         cfg.razorpay_key_id,
         cfg.razorpay_key_secret,
-        cfg.razorpay_webhook_secret,
+        cfg.razorpay_webhook_key,
         webhook_url or f"{cfg.public_base_url}/payments/razorpay/webhook",
         host=host,
     )

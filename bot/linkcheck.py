@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot import paylinks, store
 from bot.money import format_rupees
-from bot.settings import Settings
+from bot.settings import UPI_DISCOMS, PaymentsNotConfigured, Settings
 
 GENUINE_LINK = "genuine_link"
 GENUINE_VPA = "genuine_vpa"
@@ -119,11 +119,22 @@ def _looks_like(host: str, domains: list[str]) -> bool:
     return any(word in bare.replace("-", "") for word in BRAND_WORDS)
 
 
+def configured_payees(cfg: Settings) -> list[paylinks.Payee]:
+    """Every discom payee that may take payments (unconfigured ones are skipped)."""
+    found = []
+    for discom in UPI_DISCOMS:
+        try:
+            found.append(paylinks.payee(cfg, discom))
+        except PaymentsNotConfigured:
+            continue
+    return found
+
+
 def _vpa_verdict(cfg: Settings, vpa: str) -> tuple[str, dict[str, str]]:
     vpa = vpa.lower()
-    for discom, configured in cfg.upi_vpas.items():
-        if vpa == configured.lower():
-            return GENUINE_VPA, {"vpa": vpa, "payee": cfg.upi_payee_names[discom]}
+    for payee_ in configured_payees(cfg):
+        if vpa == payee_.vpa.lower():
+            return GENUINE_VPA, {"vpa": vpa, "payee": payee_.name}
     name = vpa.split("@", 1)[0]
     if any(word in name.replace(".", "").replace("-", "") for word in BRAND_WORDS):
         return LOOKALIKE_VPA, {"vpa": vpa}
@@ -143,14 +154,15 @@ def _link_verdict(session: Session, cfg: Settings, url: str) -> tuple[str, dict[
             intent = paylinks.intent_for_token(session, cfg, token)
         except paylinks.ExpiredLink:
             return EXPIRED_LINK, {"link": url}
-        except paylinks.InvalidLink:
+        except (paylinks.InvalidLink, PaymentsNotConfigured):
+            # Without a signing key no link of ours can exist: this one was made elsewhere.
             return TAMPERED_LINK, {"link": url}
         month = intent.bill_month
         return GENUINE_LINK, {
             "account": intent.new_account_no,
             "amount": format_rupees(intent.amount_paise),
             "period": f"{month[5:]}/{month[:4]}" if month else "—",
-            "payee": cfg.upi_payee_names[intent.discom],
+            "payee": paylinks.payee(cfg, intent.discom).name,
         }
     if any(_is_within(host, d) for d in OFFICIAL_DOMAINS):
         return OFFICIAL_SITE, {"link": host}

@@ -61,7 +61,8 @@ class Payee:
 
 def payee(cfg: Settings, discom: str) -> Payee:
     """The configured merchant VPA and legal name of ``discom``."""
-    return Payee(discom, cfg.upi_vpas[discom], cfg.upi_payee_names[discom])
+    vpa, name = cfg.upi_payee(discom)
+    return Payee(discom, vpa, name)
 
 
 # --------------------------------------------------------------------------- amounts in messages
@@ -186,7 +187,7 @@ def create_intent(
 
 
 def _serializer(cfg: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(cfg.payment_link_secret, salt=TOKEN_SALT)
+    return URLSafeTimedSerializer(cfg.payment_link_key, salt=TOKEN_SALT)
 
 
 def make_token(cfg: Settings, intent: store.PaymentIntent) -> str:

@@ -18,7 +18,7 @@ DEV_AUTH_TOKEN = "dev-auth-token-not-secret"
 DEV_RAZORPAY_KEY_ID = "rzp_test_devkey00000000"
 DEV_RAZORPAY_KEY_SECRET = "dev-razorpay-key-secret-not-secret"
 DEV_RAZORPAY_WEBHOOK_SECRET = "dev-razorpay-webhook-secret-not-secret"
-#: Signs pay-link tokens in development; production sets BIJLI_PAYMENT_LINK_SECRET.
+#: Signs pay-link tokens on a development stack only; real ones set BIJLI_PAYMENT_LINK_SECRET.
 DEV_PAYMENT_LINK_SECRET = "dev-payment-link-secret-not-secret"
 #: The discoms whose UPI payee may be configured (UPI_VPA_<DISCOM>, UPI_PAYEE_NAME_<DISCOM>).
 UPI_DISCOMS = ("KESCO", "PVVNL", "MVVNL", "DVVNL", "PUVVNL")
@@ -38,6 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Sanic workers per ``bijli rasa-server`` (bench/RASA_RESULTS.md).
 DEFAULT_SANIC_WORKERS = 2
+
+
+class PaymentsNotConfigured(ValueError):
+    """A payment secret or payee is unset outside development; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -73,19 +77,19 @@ class Settings:
     #: Razorpay API key id and secret (the gateway client's basic auth).
     razorpay_key_id: str = DEV_RAZORPAY_KEY_ID
     razorpay_key_secret: str = DEV_RAZORPAY_KEY_SECRET
-    #: Key of the HMAC-SHA256 in X-Razorpay-Signature on the gateway's webhooks.
-    razorpay_webhook_secret: str = DEV_RAZORPAY_WEBHOOK_SECRET
+    #: RAZORPAY_WEBHOOK_SECRET as set (see :attr:`razorpay_webhook_key`).
+    razorpay_webhook_secret: str | None = None
     #: Where the Razorpay client sends requests; None: Razorpay's own.
     razorpay_api_base_url: str | None = None
     #: Port of the local fake Razorpay that ``bijli run`` starts in development.
     fake_razorpay_port: int = 8026
-    #: Key that signs pay-link tokens (itsdangerous).
-    payment_link_secret: str = DEV_PAYMENT_LINK_SECRET
+    #: BIJLI_PAYMENT_LINK_SECRET as set (see :attr:`payment_link_key`).
+    payment_link_secret: str | None = None
     #: Hours a pay link stays valid.
     payment_link_ttl_hours: int = 48
-    #: Each discom's merchant VPA and legal payee name for UPI strings.
-    upi_vpas: dict[str, str] = field(default_factory=lambda: dict(DEV_UPI_VPAS))
-    upi_payee_names: dict[str, str] = field(default_factory=lambda: dict(DEV_UPI_PAYEE_NAMES))
+    #: UPI_VPA_<DISCOM> and UPI_PAYEE_NAME_<DISCOM> as set (see :meth:`upi_payee`).
+    upi_vpas: dict[str, str] = field(default_factory=dict)
+    upi_payee_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def twilio_is_dev(self) -> bool:
@@ -94,8 +98,48 @@ class Settings:
 
     @property
     def razorpay_is_dev(self) -> bool:
-        """True when no real Razorpay credentials are configured (the fake gateway serves)."""
-        return self.razorpay_key_id == DEV_RAZORPAY_KEY_ID
+        """True when both Razorpay keys are the development ones (the fake gateway serves)."""
+        return (
+            self.razorpay_key_id == DEV_RAZORPAY_KEY_ID
+            and self.razorpay_key_secret == DEV_RAZORPAY_KEY_SECRET
+        )
+
+    @property
+    def payment_link_key(self) -> str:
+        """The key that signs pay links; :class:`PaymentsNotConfigured` if unset in production."""
+        return self._payment_secret(
+            self.payment_link_secret, DEV_PAYMENT_LINK_SECRET, "BIJLI_PAYMENT_LINK_SECRET"
+        )
+
+    @property
+    def razorpay_webhook_key(self) -> str:
+        """X-Razorpay-Signature's key; :class:`PaymentsNotConfigured` if unset in production."""
+        return self._payment_secret(
+            self.razorpay_webhook_secret, DEV_RAZORPAY_WEBHOOK_SECRET, "RAZORPAY_WEBHOOK_SECRET"
+        )
+
+    def upi_payee(self, discom: str) -> tuple[str, str]:
+        """A discom's merchant VPA and legal name: configured, or in development the dev ones.
+
+        With real Twilio credentials a missing one raises :class:`PaymentsNotConfigured`: a pay
+        link must never name a payee nobody configured.
+        """
+        vpa, name = self.upi_vpas.get(discom), self.upi_payee_names.get(discom)
+        if vpa and name:
+            return vpa, name
+        if self.twilio_is_dev and discom in DEV_UPI_VPAS:
+            return vpa or DEV_UPI_VPAS[discom], name or DEV_UPI_PAYEE_NAMES[discom]
+        raise PaymentsNotConfigured(
+            f"UPI_VPA_{discom} and UPI_PAYEE_NAME_{discom} must both be set to take payments"
+        )
+
+    def _payment_secret(self, value: str | None, dev_value: str, variable: str) -> str:
+        if value:
+            return value
+        # The public development value stands in only on a development stack.
+        if self.twilio_is_dev:
+            return dev_value
+        raise PaymentsNotConfigured(f"{variable} is not set: it is required to take payments")
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some fields replaced (used by tests and the launcher)."""
@@ -130,13 +174,13 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         cache_dir=Path(env.get("BIJLI_CACHE_DIR") or Path.home() / ".cache" / "bijli"),
         razorpay_key_id=env.get("RAZORPAY_KEY_ID") or DEV_RAZORPAY_KEY_ID,
         razorpay_key_secret=env.get("RAZORPAY_KEY_SECRET") or DEV_RAZORPAY_KEY_SECRET,
-        razorpay_webhook_secret=env.get("RAZORPAY_WEBHOOK_SECRET") or DEV_RAZORPAY_WEBHOOK_SECRET,
+        razorpay_webhook_secret=env.get("RAZORPAY_WEBHOOK_SECRET") or None,
         razorpay_api_base_url=(env.get("RAZORPAY_API_BASE_URL") or None),
         fake_razorpay_port=int(env.get("FAKE_RAZORPAY_PORT") or 8026),
-        payment_link_secret=env.get("BIJLI_PAYMENT_LINK_SECRET") or DEV_PAYMENT_LINK_SECRET,
+        payment_link_secret=env.get("BIJLI_PAYMENT_LINK_SECRET") or None,
         payment_link_ttl_hours=int(env.get("BIJLI_PAYMENT_LINK_TTL_HOURS") or 48),
-        upi_vpas={d: env.get(f"UPI_VPA_{d}") or DEV_UPI_VPAS[d] for d in UPI_DISCOMS},
+        upi_vpas={d: v for d in UPI_DISCOMS if (v := (env.get(f"UPI_VPA_{d}") or "").strip())},
         upi_payee_names={
-            d: env.get(f"UPI_PAYEE_NAME_{d}") or DEV_UPI_PAYEE_NAMES[d] for d in UPI_DISCOMS
+            d: v for d in UPI_DISCOMS if (v := (env.get(f"UPI_PAYEE_NAME_{d}") or "").strip())
         },
     )

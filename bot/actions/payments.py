@@ -7,6 +7,7 @@ payments package (pages, webhooks, receipts) never runs in the action server.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 
@@ -25,7 +26,11 @@ from bot.actions.tickets import PAYMENT_NOT_REFLECTED, RECEIPT_MISSING, ticket_f
 from bot.actions.topics import PAY, PAYMENT_MISSING, RECEIPT
 from bot.actions.turn import TopicAction, Turn
 from bot.clock import to_ist, utcnow
+from bot.logfmt import kv
 from bot.money import format_rupees
+from bot.settings import PaymentsNotConfigured
+
+log = logging.getLogger(__name__)
 
 PAID = "paid"
 PENDING = "pending"
@@ -140,6 +145,7 @@ def handle_pay(turn: Turn) -> None:
                 return
             kind, month = paylinks.DUES, bill.bill_month
         try:
+            payee = paylinks.payee(cfg, consumer.discom)
             intent = paylinks.create_intent(
                 session,
                 cfg,
@@ -150,6 +156,7 @@ def handle_pay(turn: Turn) -> None:
                 mobile=turn.sender.mobile,
                 channel=turn.sender.channel,
             )
+            token = paylinks.make_token(cfg, intent)
         except paylinks.AmountOutOfRange:
             turn.say(
                 "utter_pay_amount_out_of_range",
@@ -157,8 +164,11 @@ def handle_pay(turn: Turn) -> None:
                 max=format_rupees(paylinks.MAX_PAISE),
             )
             return
-        token = paylinks.make_token(cfg, intent)
-        payee = paylinks.payee(cfg, intent.discom)
+        except PaymentsNotConfigured as exc:
+            log.error(kv("payments_not_configured", discom=consumer.discom, reason=str(exc)))
+            session.rollback()
+            turn.say("utter_pay_unavailable")
+            return
         values: dict[str, Any] = {
             "payee": payee.name,
             "vpa": payee.vpa,

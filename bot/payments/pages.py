@@ -20,6 +20,7 @@ from bot import connections, paylinks, store
 from bot.logfmt import kv
 from bot.money import format_rupees
 from bot.payments import receipts, texts, words
+from bot.settings import PaymentsNotConfigured
 from bot.web import app_settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,18 @@ def _intent(token: str) -> tuple[store.PaymentIntent | None, int]:
             return None, 410
         except paylinks.InvalidLink:
             return None, 404
+        except PaymentsNotConfigured as exc:
+            log.error(kv("payments_not_configured", reason=str(exc)))
+            abort(503)
+
+
+def _uri(intent: store.PaymentIntent) -> str:
+    """The intent's UPI string; 503 while its discom's payee is not configured."""
+    try:
+        return paylinks.intent_uri(app_settings(), intent)
+    except PaymentsNotConfigured as exc:
+        log.error(kv("payments_not_configured", discom=intent.discom, reason=str(exc)))
+        abort(503)
 
 
 def _link_error(status: int) -> ResponseReturnValue:
@@ -83,7 +96,7 @@ def pay_page(token: str) -> ResponseReturnValue:
             for p in store.payments_for_account(session, intent.new_account_no, limit=20)
             if p.intent_id == intent.id and p.status == "paid"
         ]
-    uri = paylinks.intent_uri(cfg, intent)
+    uri = _uri(intent)
     qr = base64.b64encode(receipts.qr_png(uri, box_size=6)).decode()
     month = intent.bill_month
     return render_template(
@@ -110,13 +123,13 @@ def pay_qr(token: str) -> ResponseReturnValue:
     found, _ = _intent(token)
     if found is None:
         abort(404)
-    png = receipts.qr_png(paylinks.intent_uri(app_settings(), found))
+    png = receipts.qr_png(_uri(found))
     return Response(png, mimetype="image/png")
 
 
 def _fake_gateway_in_use() -> bool:
     cfg = app_settings()
-    return cfg.razorpay_is_dev and bool(cfg.razorpay_api_base_url)
+    return cfg.twilio_is_dev and cfg.razorpay_is_dev and bool(cfg.razorpay_api_base_url)
 
 
 @bp.post("/pay/<token>/simulate")

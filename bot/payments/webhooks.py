@@ -19,6 +19,7 @@ from bot import connections
 from bot.logfmt import kv
 from bot.payments import jobs, ledger
 from bot.payments.gateways import BadWebhookSignature, MalformedWebhook, gateway
+from bot.settings import PaymentsNotConfigured
 from bot.web import app_settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ def webhook(name: str) -> ResponseReturnValue:
     except MalformedWebhook as exc:
         log.warning(kv("payment_webhook_malformed", gateway=name, reason=str(exc)))
         return jsonify(error="malformed payload"), 400
+    except PaymentsNotConfigured as exc:
+        # Not a 4xx: the gateway keeps retrying, and the payment is taken once it is configured.
+        log.error(kv("payments_not_configured", gateway=name, reason=str(exc)))
+        return jsonify(error="not configured"), 503
 
     results = []
     engine = connections.engine(cfg)

@@ -402,3 +402,21 @@ def test_a_pay_request_naming_someone_elses_upi_id_is_checked_first(store_env) -
     assert slots_set(events)["needs_account"] is False
     with store.session_scope(store_env) as session:
         assert session.query(store.PaymentIntent).count() == 0
+
+
+def test_without_a_configured_payee_outside_development_no_link_is_made(
+    store_env, monkeypatch
+) -> None:
+    from bot import connections
+
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "a-real-auth-token")
+    monkeypatch.setenv("BIJLI_PAYMENT_LINK_SECRET", "s3cret-links")
+    connections.reset()
+    add_consumer(store_env, "1234567890")
+    add_bill(store_env, "1234567890", "2026-10", 154350)
+    _, messages = pay(**whatsapp(MOBILE))
+    assert responses(messages) == ["utter_pay_unavailable"]
+    with store.session_scope(store_env) as session:
+        assert session.query(store.PaymentIntent).count() == 0
+    connections.reset()

@@ -125,7 +125,7 @@ def post_webhook(client: Any, settings: settings_mod.Settings) -> Callable[..., 
     def post(entity: dict[str, Any], signature: str | None = None, body: bytes | None = None):
         raw = body if body is not None else fake_razorpay.event_body(entity)
         sig = (
-            fake_razorpay.sign(raw, settings.razorpay_webhook_secret)
+            fake_razorpay.sign(raw, settings.razorpay_webhook_key)
             if signature is None
             else signature
         )

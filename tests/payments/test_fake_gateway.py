@@ -26,7 +26,7 @@ def test_official_client_fetches_a_fake_payment_and_verifies_its_webhook(setting
         app = fake_razorpay.create_fake_app(
             settings.razorpay_key_id,
             settings.razorpay_key_secret,
-            settings.razorpay_webhook_secret,
+            settings.razorpay_webhook_key,
             hook.url,
             delay=0,
         )
@@ -55,7 +55,7 @@ def test_official_client_fetches_a_fake_payment_and_verifies_its_webhook(setting
     body, signature = received[0]
     # The official client's own check accepts the fake's signature.
     assert razorpay.Utility().verify_webhook_signature(
-        body.decode(), signature, settings.razorpay_webhook_secret
+        body.decode(), signature, settings.razorpay_webhook_key
     )
     [captured] = gateway.parse_webhook(settings, body, {"X-Razorpay-Signature": signature})
     assert captured.external_id == made["id"]
@@ -68,7 +68,7 @@ def test_simulate_payment_from_the_dev_pay_page(
     app = fake_razorpay.create_fake_app(
         gw_settings.razorpay_key_id,
         gw_settings.razorpay_key_secret,
-        gw_settings.razorpay_webhook_secret,
+        gw_settings.razorpay_webhook_key,
         f"{live_app}/payments/razorpay/webhook",
         delay=0,
     )

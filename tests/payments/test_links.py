@@ -73,7 +73,7 @@ def test_token_round_trip_and_payee_from_configuration(settings, engine):
 
 
 def _resign(cfg, payload):
-    return URLSafeTimedSerializer(cfg.payment_link_secret, salt=paylinks.TOKEN_SALT).dumps(payload)
+    return URLSafeTimedSerializer(cfg.payment_link_key, salt=paylinks.TOKEN_SALT).dumps(payload)
 
 
 def _tamper_payload(token: str, payload: list) -> str:

@@ -68,7 +68,7 @@ def test_receipt_page_on_a_360px_phone(phone, live_app, gw_settings, engine, gw_
     add_bill(engine)
     intent_id, _ = make_intent(engine, gw_settings)
     body = fake_razorpay.event_body(payment_entity(intent_id, 154350))
-    signature = fake_razorpay.sign(body, gw_settings.razorpay_webhook_secret)
+    signature = fake_razorpay.sign(body, gw_settings.razorpay_webhook_key)
     response = gw_client.post(
         "/payments/razorpay/webhook", data=body, headers={"X-Razorpay-Signature": signature}
     )

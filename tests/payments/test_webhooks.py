@@ -149,7 +149,7 @@ def test_bad_signatures_are_refused_and_nothing_is_recorded(post_webhook, settin
     intent_id, _ = make_intent(engine, settings)
     entity = payment_entity(intent_id, 154350)
     body = fake_razorpay.event_body(entity)
-    good = fake_razorpay.sign(body, settings.razorpay_webhook_secret)
+    good = fake_razorpay.sign(body, settings.razorpay_webhook_key)
     altered = body.replace(b'"amount":154350', b'"amount":100')
     for kwargs in (
         {"signature": ""},  # no header
@@ -221,7 +221,7 @@ def test_receipt_numbers_are_gap_free_under_20_concurrent_callbacks(app, setting
         import requests
 
         start.wait()
-        sig = fake_razorpay.sign(body, settings.razorpay_webhook_secret)
+        sig = fake_razorpay.sign(body, settings.razorpay_webhook_key)
         statuses.append(
             requests.post(
                 url, data=body, headers={"X-Razorpay-Signature": sig}, timeout=60
@@ -258,7 +258,7 @@ def test_redis_down_answers_503_then_the_gateways_retry_queues_the_receipt(
     add_consumer(engine)
     intent_id, _ = make_intent(engine, settings)
     body = fake_razorpay.event_body(payment_entity(intent_id, 154350))
-    headers = {"X-Razorpay-Signature": fake_razorpay.sign(body, settings.razorpay_webhook_secret)}
+    headers = {"X-Razorpay-Signature": fake_razorpay.sign(body, settings.razorpay_webhook_key)}
     # Nothing listens on this port: a real refused connection, as when Redis is down.
     down = create_app(settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     response = down.test_client().post("/payments/razorpay/webhook", data=body, headers=headers)

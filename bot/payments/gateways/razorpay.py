@@ -41,7 +41,7 @@ def verify(cfg: Settings, raw_body: bytes, signature: str | None) -> None:
     except UnicodeDecodeError:
         raise BadWebhookSignature("body is not UTF-8") from None
     try:
-        razorpay.Utility().verify_webhook_signature(body, signature, cfg.razorpay_webhook_secret)
+        razorpay.Utility().verify_webhook_signature(body, signature, cfg.razorpay_webhook_key)
     except SignatureVerificationError:
         raise BadWebhookSignature("signature does not match the body") from None
 
