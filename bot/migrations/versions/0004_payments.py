@@ -1,6 +1,6 @@
 """payments: pay-link intents, gateway notices, receipt counters, billing closures
 
-Revision ID: 0003_payments
+Revision ID: 0004_payments
 Revises: 0002_gateway
 Create Date: 2026-12-04 03:44:07.611742
 """
@@ -9,7 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0003_payments'
+revision = '0004_payments'
+# On main this follows 0003_inbox (issue 9); this branch was cut before it landed.
 down_revision = '0002_gateway'
 branch_labels = None
 depends_on = None
