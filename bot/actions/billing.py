@@ -77,10 +77,14 @@ def _say_balance(turn: Turn, session: Session, consumer: store.Consumer) -> None
     if balance is None:
         turn.say("utter_no_balance_found", new_account_no=consumer.new_account_no)
         return
+    # Recharges paid through the bot since the balance was read are added to it.
+    paise = balance.balance_paise + store.paid_since(
+        session, consumer.new_account_no, balance.as_of
+    )
     turn.say(
-        "utter_prepaid_balance_negative" if balance.balance_paise < 0 else "utter_prepaid_balance",
+        "utter_prepaid_balance_negative" if paise < 0 else "utter_prepaid_balance",
         new_account_no=consumer.new_account_no,
-        balance=format_rupees(balance.balance_paise),
+        balance=format_rupees(paise),
         as_of=format_moment(balance.as_of),
     )
 

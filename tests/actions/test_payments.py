@@ -420,3 +420,33 @@ def test_without_a_configured_payee_outside_development_no_link_is_made(
     with store.session_scope(store_env) as session:
         assert session.query(store.PaymentIntent).count() == 0
     connections.reset()
+
+
+def test_a_recharge_paid_since_the_balance_was_read_is_added_to_it(store_env) -> None:
+    from bot.actions.billing import ActionPrepaidBalance
+
+    add_consumer(store_env, "1234567890", meter_type="smart_prepaid")
+    with store.session_scope(store_env) as session:
+        session.add(
+            store.PrepaidBalance(
+                new_account_no="1234567890",
+                balance_paise=-20000,
+                as_of=dt.datetime(2026, 11, 5, 3, 0),
+            )
+        )
+        session.add(
+            store.Payment(
+                reference="R500",
+                new_account_no="1234567890",
+                amount_paise=50000,
+                channel="upi",
+                status="paid",
+                paid_at=dt.datetime(2026, 11, 6, 3, 0),
+            )
+        )
+    _, messages = run(
+        ActionPrepaidBalance(),
+        tracker("balance kitna hai", intent="ask_prepaid_balance", **whatsapp(MOBILE)),
+    )
+    assert responses(messages) == ["utter_prepaid_balance"]
+    assert messages[0]["balance"] == "₹300.00"
