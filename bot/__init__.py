@@ -44,6 +44,12 @@ def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> 
     admin.init_app(app, cfg)
     inbox.init_app(app, cfg)
     admin.add_section(app, "Inbox", "inbox.index")
+
+    from bot.payments import pages as payment_pages
+    from bot.payments import webhooks as payment_webhooks
+
+    app.register_blueprint(payment_pages.bp)
+    app.register_blueprint(payment_webhooks.bp)
     if cfg.twilio_is_dev:
         # Development only: the console signs messages as any sender would.
         from bot.dev import console

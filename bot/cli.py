@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from bot.store import Operator
 
-IMPORT_KINDS = ("consumers", "bills", "prepaid-balances", "staff")
+IMPORT_KINDS = ("consumers", "bills", "prepaid-balances", "staff", "bank-statement")
 
 
 class _Group(click.Group):
@@ -70,8 +70,12 @@ def _safe_url(url: str) -> str:
 @click.option("--skip-bad-rows", is_flag=True, help="Import the good rows even if some are bad.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def import_cmd(kind: str, file: Path, skip_bad_rows: bool, no_progress: bool) -> None:
-    """Import a discom CSV file (consumers, bills, prepaid-balances or staff)."""
+    """Import a discom CSV file (consumers, bills, prepaid-balances, staff or bank-statement)."""
     from bot import connections, importers
+
+    if kind == "bank-statement":
+        _import_bank_statement(file, skip_bad_rows)
+        return
 
     report = importers.import_file(
         connections.engine(),
@@ -83,6 +87,58 @@ def import_cmd(kind: str, file: Path, skip_bad_rows: bool, no_progress: bool) ->
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+def _import_bank_statement(file: Path, skip_bad_rows: bool) -> None:
+    from bot import connections
+    from bot.payments import jobs, statement
+
+    cfg = settings_mod.load()
+    report = statement.import_statement(connections.engine(cfg), file, skip_bad_rows=skip_bad_rows)
+    click.echo(report.summary())
+    if report.credited:
+        if cfg.redis_url:
+            for payment_id in report.credited:
+                jobs.enqueue_receipt(cfg, payment_id)
+            click.echo(f"{len(report.credited)} receipt(s) queued for delivery")
+        else:
+            click.echo("REDIS_URL is not set: receipts were not queued for delivery", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.group()
+def billing() -> None:
+    """The billing system's state: month-end closing or an outage, and reconciling after it."""
+
+
+@billing.command("closing")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--discom", "discoms", multiple=True, help="Default: every discom.")
+@click.option("--reason", default="month-end closing", show_default=True)
+def billing_closing(state: str, discoms: tuple[str, ...], reason: str) -> None:
+    """Mark billing closed (on) or reopened (off); pay links and receipts go on either way."""
+    from bot import connections
+    from bot.payments import billing as billing_mod
+    from bot.store import DISCOMS
+
+    unknown = set(discoms) - set(DISCOMS)
+    if unknown:
+        raise click.BadParameter(f"unknown discom(s): {', '.join(sorted(unknown))}")
+    for line in billing_mod.set_closing(
+        connections.engine(), state == "on", discoms or DISCOMS, reason
+    ):
+        click.echo(line)
+
+
+@billing.command("reconcile")
+@click.option("--dry-run", is_flag=True, help="Show what would be posted, change nothing.")
+def billing_reconcile(dry_run: bool) -> None:
+    """Post to billing the payments credited while it was closed, and list them."""
+    from bot import connections
+    from bot.payments import billing as billing_mod
+
+    click.echo(billing_mod.reconcile(connections.engine(), dry_run=dry_run).summary())
 
 
 @main.command("demo-data")
@@ -237,6 +293,30 @@ def webhook_url() -> None:
         f"#{cfg.twilio_webhook_overrides}"
     )
     click.echo(f"Status callbacks (set on every message sent): {cfg.public_base_url}/twilio/status")
+
+
+@main.command("fake-razorpay")
+@click.option("--port", type=int, help="Default: FAKE_RAZORPAY_PORT, else 8026.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--webhook-url",
+    help="Where payment.captured webhooks go. Default: PUBLIC_BASE_URL/payments/razorpay/webhook",
+)
+def fake_razorpay(port: int | None, host: str, webhook_url: str | None) -> None:
+    """Run a local fake of Razorpay: payments API and signed payment.captured webhooks."""
+    from bot import logfmt
+    from bot.dev import fake_razorpay as fake
+
+    logfmt.configure()
+    cfg = settings_mod.load()
+    fake.serve(
+        port or cfg.fake_razorpay_port,
+        cfg.razorpay_key_id,
+        cfg.razorpay_key_secret,
+        cfg.razorpay_webhook_key,
+        webhook_url or f"{cfg.public_base_url}/payments/razorpay/webhook",
+        host=host,
+    )
 
 
 @main.command("replay-failed")

@@ -22,6 +22,23 @@ DEV_ACTIONS_TOKEN = "dev-actions-token-not-secret"
 #: Signs the operator pages' sessions and CSRF tokens while Twilio's dev credentials are in use;
 #: with real credentials ``create_app()`` refuses it (bot/admin/shell.py).
 DEV_SECRET_KEY = "dev-secret-key-not-secret"
+#: Razorpay's development placeholders; when these are in use the local fake gateway is the target.
+DEV_RAZORPAY_KEY_ID = "rzp_test_devkey00000000"
+DEV_RAZORPAY_KEY_SECRET = "dev-razorpay-key-secret-not-secret"
+DEV_RAZORPAY_WEBHOOK_SECRET = "dev-razorpay-webhook-secret-not-secret"
+#: Signs pay-link tokens on a development stack only; real ones set BIJLI_PAYMENT_LINK_SECRET.
+DEV_PAYMENT_LINK_SECRET = "dev-payment-link-secret-not-secret"
+#: The discoms whose UPI payee may be configured (UPI_VPA_<DISCOM>, UPI_PAYEE_NAME_<DISCOM>).
+UPI_DISCOMS = ("KESCO", "PVVNL", "MVVNL", "DVVNL", "PUVVNL")
+#: Development payees: plainly not real merchant VPAs, so that nothing is paid to them by accident.
+DEV_UPI_VPAS = {d: f"{d.lower()}.dev@razorpay" for d in UPI_DISCOMS}
+DEV_UPI_PAYEE_NAMES = {
+    "KESCO": "Kanpur Electricity Supply Company Ltd",
+    "PVVNL": "Paschimanchal Vidyut Vitran Nigam Ltd",
+    "MVVNL": "Madhyanchal Vidyut Vitran Nigam Ltd",
+    "DVVNL": "Dakshinanchal Vidyut Vitran Nigam Ltd",
+    "PUVVNL": "Purvanchal Vidyut Vitran Nigam Ltd",
+}
 
 #: Project root (the directory holding ``pyproject.toml``).
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +83,10 @@ class SecretMissing(ConfigurationError):
 #: Twilio number"): retry a refused or timed-out connection, a read timeout and a 5xx, up to 5
 #: times within Twilio's 15-second limit.
 DEFAULT_WEBHOOK_OVERRIDES = "ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx"
+
+
+class PaymentsNotConfigured(ValueError):
+    """A payment secret or payee is unset outside development; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,22 @@ class Settings:
     handoff_reply_seconds: int = 30 * 60
     #: Seconds without a message either way after which a held conversation returns to the bot.
     handoff_idle_seconds: int = 30 * 60
+    #: Razorpay API key id and secret (the gateway client's basic auth).
+    razorpay_key_id: str = DEV_RAZORPAY_KEY_ID
+    razorpay_key_secret: str = DEV_RAZORPAY_KEY_SECRET
+    #: RAZORPAY_WEBHOOK_SECRET as set (see :attr:`razorpay_webhook_key`).
+    razorpay_webhook_secret: str | None = None
+    #: Where the Razorpay client sends requests; None: Razorpay's own.
+    razorpay_api_base_url: str | None = None
+    #: Port of the local fake Razorpay that ``bijli run`` starts in development.
+    fake_razorpay_port: int = 8026
+    #: BIJLI_PAYMENT_LINK_SECRET as set (see :attr:`payment_link_key`).
+    payment_link_secret: str | None = None
+    #: Hours a pay link stays valid.
+    payment_link_ttl_hours: int = 48
+    #: UPI_VPA_<DISCOM> and UPI_PAYEE_NAME_<DISCOM> as set (see :meth:`upi_payee`).
+    upi_vpas: dict[str, str] = field(default_factory=dict)
+    upi_payee_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def twilio_is_dev(self) -> bool:
@@ -180,6 +217,51 @@ class Settings:
             return dev_value
         raise SecretMissing(f"{variable} is not set: it is required with real Twilio credentials")
 
+    @property
+    def razorpay_is_dev(self) -> bool:
+        """True when both Razorpay keys are the development ones (the fake gateway serves)."""
+        return (
+            self.razorpay_key_id == DEV_RAZORPAY_KEY_ID
+            and self.razorpay_key_secret == DEV_RAZORPAY_KEY_SECRET
+        )
+
+    @property
+    def payment_link_key(self) -> str:
+        """The key that signs pay links; :class:`PaymentsNotConfigured` if unset in production."""
+        return self._payment_secret(
+            self.payment_link_secret, DEV_PAYMENT_LINK_SECRET, "BIJLI_PAYMENT_LINK_SECRET"
+        )
+
+    @property
+    def razorpay_webhook_key(self) -> str:
+        """X-Razorpay-Signature's key; :class:`PaymentsNotConfigured` if unset in production."""
+        return self._payment_secret(
+            self.razorpay_webhook_secret, DEV_RAZORPAY_WEBHOOK_SECRET, "RAZORPAY_WEBHOOK_SECRET"
+        )
+
+    def upi_payee(self, discom: str) -> tuple[str, str]:
+        """A discom's merchant VPA and legal name: configured, or in development the dev ones.
+
+        With real Twilio credentials a missing one raises :class:`PaymentsNotConfigured`: a pay
+        link must never name a payee nobody configured.
+        """
+        vpa, name = self.upi_vpas.get(discom), self.upi_payee_names.get(discom)
+        if vpa and name:
+            return vpa, name
+        if self.twilio_is_dev and discom in DEV_UPI_VPAS:
+            return vpa or DEV_UPI_VPAS[discom], name or DEV_UPI_PAYEE_NAMES[discom]
+        raise PaymentsNotConfigured(
+            f"UPI_VPA_{discom} and UPI_PAYEE_NAME_{discom} must both be set to take payments"
+        )
+
+    def _payment_secret(self, value: str | None, dev_value: str, variable: str) -> str:
+        if value:
+            return value
+        # The public development value stands in only on a development stack.
+        if self.twilio_is_dev:
+            return dev_value
+        raise PaymentsNotConfigured(f"{variable} is not set: it is required to take payments")
+
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some fields replaced (used by tests and the launcher)."""
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -232,6 +314,17 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         office_hours=env.get("BIJLI_OFFICE_HOURS") or "Mon-Sat 10:00-17:00",
         handoff_reply_seconds=_minutes(env.get("BIJLI_HANDOFF_REPLY_MINUTES"), 30),
         handoff_idle_seconds=_minutes(env.get("BIJLI_HANDOFF_IDLE_MINUTES"), 30),
+        razorpay_key_id=env.get("RAZORPAY_KEY_ID") or DEV_RAZORPAY_KEY_ID,
+        razorpay_key_secret=env.get("RAZORPAY_KEY_SECRET") or DEV_RAZORPAY_KEY_SECRET,
+        razorpay_webhook_secret=env.get("RAZORPAY_WEBHOOK_SECRET") or None,
+        razorpay_api_base_url=(env.get("RAZORPAY_API_BASE_URL") or None),
+        fake_razorpay_port=int(env.get("FAKE_RAZORPAY_PORT") or 8026),
+        payment_link_secret=env.get("BIJLI_PAYMENT_LINK_SECRET") or None,
+        payment_link_ttl_hours=int(env.get("BIJLI_PAYMENT_LINK_TTL_HOURS") or 48),
+        upi_vpas={d: v for d in UPI_DISCOMS if (v := (env.get(f"UPI_VPA_{d}") or "").strip())},
+        upi_payee_names={
+            d: v for d in UPI_DISCOMS if (v := (env.get(f"UPI_PAYEE_NAME_{d}") or "").strip())
+        },
     )
 
 

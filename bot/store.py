@@ -123,8 +123,86 @@ class Payment(Base):
     receipt_no = Column(String(40), unique=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     paid_at = Column(DateTime)
+    # Pay-by-QR (bot/payments): the intent paid, the bank's reference, the receipt's secret code.
+    intent_id = Column(
+        String(24), ForeignKey("payment_intents.id", name="fk_payments_intent_id"), index=True
+    )
+    discom = Column(String(8))
+    utr = Column(String(22))
+    source = Column(String(16))  # razorpay, bank_statement
+    receipt_code = Column(String(16))
+    #: When the payment was posted to billing; NULL while billing is closed (bijli billing).
+    applied_at = Column(DateTime)
+    receipt_sent_at = Column(DateTime)
 
-    __table_args__ = (Index("ix_payments_account", "new_account_no", "created_at"),)
+    __table_args__ = (
+        Index("ix_payments_account", "new_account_no", "created_at"),
+        UniqueConstraint("utr", name="uq_payments_utr"),
+    )
+
+
+class PaymentIntent(Base):
+    """What a pay link asks for: an account, an amount, a payee; its id is the UPI ``tr``."""
+
+    __tablename__ = "payment_intents"
+
+    id = Column(String(24), primary_key=True)  # [A-Za-z0-9] only: it is the UPI tr
+    discom = Column(String(8), nullable=False)
+    new_account_no = Column(
+        String(10), ForeignKey("consumers.new_account_no", ondelete="CASCADE"), nullable=False
+    )
+    bill_month = Column(String(7))  # YYYY-MM; NULL for an advance payment
+    amount_paise = Column(BigInteger, nullable=False)
+    kind = Column(String(16), nullable=False)  # dues, advance
+    mobile = Column(String(16))  # who asked (E.164): the receipt goes back to them
+    channel = Column(String(16))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False)
+
+    __table_args__ = (Index("ix_payment_intents_account", "new_account_no", "created_at"),)
+
+
+class PaymentNotice(Base):
+    """Every payment a gateway or a bank statement reports, credited or not (reconciliation)."""
+
+    __tablename__ = "payment_notices"
+
+    id = Column(Integer, primary_key=True)
+    source = Column(String(16), nullable=False)  # razorpay, bank_statement
+    external_id = Column(String(64), nullable=False)  # the gateway's payment id, or utr:<UTR>
+    utr = Column(String(22), index=True)
+    intent_ref = Column(String(64))  # as reported: untrusted until matched
+    amount_paise = Column(BigInteger, nullable=False)
+    #: credited, amount_mismatch, unknown_intent, duplicate_utr
+    outcome = Column(String(24), nullable=False)
+    payment_id = Column(Integer, ForeignKey("payments.id"))
+    paid_at = Column(DateTime)
+    received_at = Column(DateTime, nullable=False, default=utcnow)
+    detail = Column(Text, nullable=False, default="{}")  # JSON
+
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_notice_source_id"),)
+
+
+class ReceiptCounter(Base):
+    """The last receipt number given per discom and financial year (April–March)."""
+
+    __tablename__ = "receipt_counters"
+
+    discom = Column(String(8), primary_key=True)
+    financial_year = Column(String(7), primary_key=True)  # 2026-27
+    last_no = Column(Integer, nullable=False, default=0)
+
+
+class BillingClosure(Base):
+    """Month-end closing or an outage of the billing system: payments wait to be applied."""
+
+    __tablename__ = "billing_closures"
+
+    id = Column(Integer, primary_key=True)
+    discom = Column(String(8), nullable=False, index=True)
+    reason = Column(String(120), nullable=False, default="")
+    started_at = Column(DateTime, nullable=False, default=utcnow)
+    ended_at = Column(DateTime)
 
 
 class Ticket(Base):
@@ -583,3 +661,53 @@ def open_ticket_since(
         .order_by(Ticket.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+# --------------------------------------------------------------------------- payments
+
+
+def paid_since(session: Session, new_account_no: str, since: dt.datetime) -> int:
+    """Paise credited to an account at or after ``since`` (payments a bill cannot show yet)."""
+    total = session.execute(
+        select(func.coalesce(func.sum(Payment.amount_paise), 0)).where(
+            Payment.new_account_no == new_account_no,
+            Payment.status == "paid",
+            Payment.paid_at >= since,
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def outstanding_paise(session: Session, bill: Bill) -> int:
+    """What is still owed on ``bill``: its dues less the payments credited since its import."""
+    return int(bill.amount_due_paise) - paid_since(session, bill.new_account_no, bill.imported_at)
+
+
+def open_billing_closure(session: Session, discom: str) -> BillingClosure | None:
+    """The discom's billing closure in force (month-end closing or an outage), if any."""
+    return session.execute(
+        select(BillingClosure)
+        .where(BillingClosure.discom == discom, BillingClosure.ended_at.is_(None))
+        .order_by(BillingClosure.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def payment_by_utr(session: Session, utr: str) -> Payment | None:
+    """The credited payment with this UPI reference (UTR/RRN), if any."""
+    return session.execute(select(Payment).where(Payment.utr == utr)).scalar_one_or_none()
+
+
+def payment_by_receipt(session: Session, receipt_no: str) -> Payment | None:
+    """The payment that holds receipt number ``receipt_no``."""
+    return session.execute(
+        select(Payment).where(Payment.receipt_no == receipt_no)
+    ).scalar_one_or_none()
+
+
+def notices_by_utr(session: Session, utr: str) -> list[PaymentNotice]:
+    """Gateway and bank-statement notices carrying this UTR, newest first."""
+    rows = session.execute(
+        select(PaymentNotice).where(PaymentNotice.utr == utr).order_by(PaymentNotice.id.desc())
+    )
+    return list(rows.scalars())

@@ -33,7 +33,12 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 #: Job modules imported once at start, by dotted name (so the core never imports a package).
-JOB_MODULES = ("bot.gateway.inbound", "bot.gateway.dead_letters", "bot.inbox.jobs")
+JOB_MODULES = (
+    "bot.gateway.inbound",
+    "bot.gateway.dead_letters",
+    "bot.inbox.jobs",
+    "bot.payments.jobs",
+)
 
 #: Seconds between a worker's maintenance passes (RQ's default: 600). A pass restarts RQ's
 #: scheduler when it died (a Redis restart ends it), which scheduled retries wait for, and

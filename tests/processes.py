@@ -33,12 +33,13 @@ def stack_env(
 ) -> tuple[dict[str, int], dict[str, str]]:
     """Free ports and the environment for a whole local stack under ``root``.
 
-    Web, fake Twilio, Rasa and the action server each get a free port; every process of the
-    stack reads the same variables (the e2e tests and bench/inbound_bench.py share this). The
+    Web, fake Twilio, fake Razorpay, Rasa and the action server each get a free port; every
+    process of the stack reads the same variables (the e2e tests and bench/inbound_bench.py
+    share this). The
     secrets between the processes are fresh ones, not the development defaults, and Rasa's
     HTTP API is on behind its token (the attacker tests show what it refuses without).
     """
-    ports = {name: free_port() for name in ("web", "fake", "rasa", "actions")}
+    ports = {name: free_port() for name in ("web", "fake", "rasa", "actions", "razorpay")}
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -53,6 +54,7 @@ def stack_env(
         "BIJLI_GATEWAY_SECRET": secrets.token_hex(32),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['web']}",
         "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports['fake']}",
+        "RAZORPAY_API_BASE_URL": f"http://127.0.0.1:{ports['razorpay']}",
         "BIJLI_VAR_DIR": str(root / "var"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }

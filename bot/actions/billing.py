@@ -39,15 +39,19 @@ def handle_bill(turn: Turn) -> None:
             if bill is None:
                 turn.say("utter_no_bill_found", new_account_no=consumer.new_account_no)
             else:
+                as_of = format_date(store.to_ist(bill.imported_at).date())
                 turn.say(
                     "utter_bill_details",
                     new_account_no=consumer.new_account_no,
                     bill_month=format_bill_month(bill.bill_month),
-                    amount_due=format_rupees(bill.amount_due_paise),
+                    # Less what was paid through the bot since this bill was imported.
+                    amount_due=format_rupees(max(store.outstanding_paise(session, bill), 0)),
                     due_date=format_date(bill.due_date),
                     arrears=format_rupees(bill.arrears_paise or 0),
-                    as_of=format_date(store.to_ist(bill.imported_at).date()),
+                    as_of=as_of,
                 )
+                if store.open_billing_closure(session, consumer.discom) is not None:
+                    turn.say("utter_billing_closed_note", as_of=as_of)
         turn.settled(consumer.new_account_no)
 
 
@@ -73,10 +77,14 @@ def _say_balance(turn: Turn, session: Session, consumer: store.Consumer) -> None
     if balance is None:
         turn.say("utter_no_balance_found", new_account_no=consumer.new_account_no)
         return
+    # Recharges paid through the bot since the balance was read are added to it.
+    paise = balance.balance_paise + store.paid_since(
+        session, consumer.new_account_no, balance.as_of
+    )
     turn.say(
-        "utter_prepaid_balance_negative" if balance.balance_paise < 0 else "utter_prepaid_balance",
+        "utter_prepaid_balance_negative" if paise < 0 else "utter_prepaid_balance",
         new_account_no=consumer.new_account_no,
-        balance=format_rupees(balance.balance_paise),
+        balance=format_rupees(paise),
         as_of=format_moment(balance.as_of),
     )
 

@@ -18,19 +18,14 @@ from bot.actions import topics
 from bot.actions.accounts import MIN_ATTEMPT_DIGITS, handle_new_number
 from bot.actions.billing import handle_balance, handle_bill, handle_disconnection
 from bot.actions.complaints import handle_handoff, handle_power_cut, handle_wrong_bill
-from bot.actions.payments import handle_payment_missing, handle_receipt
+from bot.actions.payments import handle_pay, handle_payment_missing, handle_receipt
 from bot.actions.topics import menu_choice
 from bot.actions.turn import NEEDS_ACCOUNT, PENDING_QUERY, Turn
-
-
-def _say_pay(turn: Turn) -> None:
-    turn.say("utter_pay_bill")
-
 
 HANDLERS: dict[str, Callable[[Turn], None]] = {
     topics.NEW_NUMBER: handle_new_number,
     topics.BILL: handle_bill,
-    topics.PAY: _say_pay,
+    topics.PAY: handle_pay,
     topics.RECEIPT: handle_receipt,
     topics.PAYMENT_MISSING: handle_payment_missing,
     topics.POWER_CUT: handle_power_cut,

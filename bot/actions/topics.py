@@ -21,6 +21,7 @@ HANDOFF = "handoff"
 ACCOUNT_TOPICS = (
     NEW_NUMBER,
     BILL,
+    PAY,
     RECEIPT,
     PAYMENT_MISSING,
     POWER_CUT,

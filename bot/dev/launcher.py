@@ -73,6 +73,11 @@ def run_all(demo_consumers: int = 2000) -> int:
             port = cfg.fake_twilio_port
             env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{port}"
             processes["twilio"] = f"bijli fake-twilio --port {port}"
+        if cfg.twilio_is_dev and cfg.razorpay_is_dev and not cfg.razorpay_api_base_url:
+            # No gateway credentials: payments go to the local fake, which signs its webhooks
+            # with the development secret and posts them to this stack's web process.
+            env["RAZORPAY_API_BASE_URL"] = f"http://127.0.0.1:{cfg.fake_razorpay_port}"
+            processes["razorpay"] = f"bijli fake-razorpay --port {cfg.fake_razorpay_port}"
         cfg = load(env)
         env.update(rasa_env(cfg))
         if cfg.database_url.startswith("sqlite:///"):
@@ -93,6 +98,11 @@ def run_all(demo_consumers: int = 2000) -> int:
             + (
                 f"  fake Twilio     {env['TWILIO_API_BASE_URL']}/sent\n"
                 if "twilio" in processes
+                else ""
+            )
+            + (
+                f"  fake Razorpay   {env['RAZORPAY_API_BASE_URL']}/_fake/deliveries\n"
+                if "razorpay" in processes
                 else ""
             )
             + "Press Ctrl-C to stop everything.\n",

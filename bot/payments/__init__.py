@@ -1,4 +1,5 @@
-"""Payments: pay links and pages, the payment gateway's webhooks, receipts, reconciliation.
+"""Payments: pay pages and QR codes, gateway webhooks, receipts, reconciliation, billing state.
 
-Empty for now: the payments issue moves in here, with its own blueprint and jobs.
+The action server never imports this package: it makes pay links through :mod:`bot.paylinks`
+(core), and everything here reaches the bot's conversation only by RQ job dotted names.
 """

@@ -47,11 +47,21 @@ def test_menu_digit_for_an_account_question_from_an_unknown_sender_asks_for_the_
     }
 
 
-@pytest.mark.parametrize(("digit", "response"), [("3", "utter_pay_bill"), ("9", "utter_handoff")])
+@pytest.mark.parametrize(("digit", "response"), [("9", "utter_handoff")])
 def test_menu_entries_without_an_account(digit: str, response: str) -> None:
     events, messages = answer(digit, sender_id="default")
     assert responses(messages) == [response]
     assert slots_set(events)["needs_account"] is False
+
+
+def test_menu_digit_3_pays_and_asks_an_unknown_sender_for_the_account(store_env) -> None:
+    events, messages = answer("3", sender_id="default")
+    assert messages == []
+    assert slots_set(events) == {
+        "account_number": None,
+        "pending_query": "pay",
+        "needs_account": True,
+    }
 
 
 def test_a_number_answers_the_pending_question(store_env) -> None:

@@ -155,6 +155,22 @@ def test_chat_in_a_real_browser(browser_page, live_app, engine, work, fake, stub
         assert (tmp_path / "console.png").stat().st_size > 0
 
 
+@pytest.mark.browser
+def test_links_in_replies_open_and_nothing_else_becomes_a_link(
+    browser_page, live_app, engine, work, fake, stub_rasa
+):
+    page = browser_page
+    page.goto(f"{live_app}/console")
+    page.fill("#body", "see http://127.0.0.1:9/pay/abc and javascript:alert(1)")
+    page.click("#send")
+    wait_for(lambda: _inbound_count(engine) == 1)
+    work()
+    link = page.wait_for_selector("li.msg.out a[href='http://127.0.0.1:9/pay/abc']", timeout=10_000)
+    assert link.inner_text() == "http://127.0.0.1:9/pay/abc"
+    assert page.locator("li.msg.out a").count() == 1  # javascript: stays text
+    assert page.locator("li.msg.in a").count() == 0  # what a person typed is never a link
+
+
 def _inbound_count(engine) -> int:
     with session_scope(engine) as session:
         return len(session.execute(select(InboundMessage.id)).all())

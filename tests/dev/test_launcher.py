@@ -20,7 +20,9 @@ from tests.processes import bijli, free_port, stop
 def test_bijli_run_serves_healthz_and_stops_its_redis_keeping_its_data(tmp_path: Path):
     if not model.model_path().exists():
         pytest.fail("no trained model: `make test` trains it before pytest (run `bijli train`)")
-    ports = {name: free_port() for name in ("web", "rasa", "actions", "twilio", "redis")}
+    ports = {
+        name: free_port() for name in ("web", "rasa", "actions", "twilio", "redis", "razorpay")
+    }
     env = {
         key: value
         for key, value in os.environ.items()
@@ -31,6 +33,8 @@ def test_bijli_run_serves_healthz_and_stops_its_redis_keeping_its_data(tmp_path:
             "TWILIO_ACCOUNT_SID",
             "TWILIO_AUTH_TOKEN",
             "TWILIO_API_BASE_URL",
+            "RAZORPAY_KEY_ID",
+            "RAZORPAY_API_BASE_URL",
         }
     }
     env.update(
@@ -41,6 +45,7 @@ def test_bijli_run_serves_healthz_and_stops_its_redis_keeping_its_data(tmp_path:
         ACTIONS_PORT=str(ports["actions"]),
         FAKE_TWILIO_PORT=str(ports["twilio"]),
         EMBEDDED_REDIS_PORT=str(ports["redis"]),
+        FAKE_RAZORPAY_PORT=str(ports["razorpay"]),
         PUBLIC_BASE_URL=f"http://127.0.0.1:{ports['web']}",
     )
     log_path = tmp_path / "run.log"
@@ -58,6 +63,7 @@ def test_bijli_run_serves_healthz_and_stops_its_redis_keeping_its_data(tmp_path:
             # Rasa's root route; its HTTP API is off without RASA_AUTH_TOKEN.
             "rasa": f"http://127.0.0.1:{ports['rasa']}/",
             "actions": f"http://127.0.0.1:{ports['actions']}/health",
+            "razorpay": f"http://127.0.0.1:{ports['razorpay']}/_fake/health",
         }
         up: dict[str, int] = {}
         deadline = time.monotonic() + 240
@@ -72,7 +78,7 @@ def test_bijli_run_serves_healthz_and_stops_its_redis_keeping_its_data(tmp_path:
                     pass
             time.sleep(1)
         output = log_path.read_text(errors="replace")
-        assert up == {"web": 200, "rasa": 200, "actions": 200}, output[-3000:]
+        assert up == {"web": 200, "rasa": 200, "actions": 200, "razorpay": 200}, output[-3000:]
         # Without RASA_AUTH_TOKEN Rasa's HTTP API is off, not open.
         rasa = f"http://127.0.0.1:{ports['rasa']}"
         assert requests.get(f"{rasa}/status", timeout=5).status_code == 404

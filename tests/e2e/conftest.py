@@ -1,4 +1,5 @@
-"""The whole stack as real processes: Redis, Rasa, actions, two workers, gunicorn, fake Twilio.
+"""The whole stack as real processes: Redis, Rasa, actions, two workers, gunicorn, fake Twilio
+and fake Razorpay.
 
 Started once per session with ``tests/processes.py``, on a private Redis and SQLite database so
 that the per-test flushing of the other suites cannot pull the floor from under the workers.
@@ -145,6 +146,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 env=env,
                 log_dir=logs,
                 ready_url=f"{env['TWILIO_API_BASE_URL']}/_fake/health",
+            )
+        )
+        stack_.enter_context(
+            running(
+                "fake-razorpay",
+                bijli("fake-razorpay", "--port", str(ports["razorpay"])),
+                env=env,
+                log_dir=logs,
+                ready_url=f"{env['RAZORPAY_API_BASE_URL']}/_fake/health",
             )
         )
         actions_url = f"http://127.0.0.1:{ports['actions']}"

@@ -16,9 +16,25 @@
     if (opts.testid) li.dataset.testid = opts.testid;
     const span = document.createElement("span");
     span.className = "text";
-    span.textContent = text || "";   // never innerHTML: messages may contain markup
+    // Never innerHTML: messages may contain markup. Links become <a> built from text nodes,
+    // so a pay link or a receipt can be opened from the console.
+    const parts = (text || "").split(/(https?:\/\/[^\s]+)/);
+    parts.forEach(function (part, i) {
+      if (i % 2 === 1 && kind === "out") {
+        const a = document.createElement("a");
+        a.href = part; a.textContent = part; a.target = "_blank"; a.rel = "noopener noreferrer";
+        span.appendChild(a);
+      } else {
+        span.appendChild(document.createTextNode(part));
+      }
+    });
     li.appendChild(span);
-    if (opts.image) {
+    if (opts.image && /\.pdf(\?|$)/.test(opts.image)) {
+      const a = document.createElement("a");
+      a.href = opts.image; a.textContent = "📄 PDF"; a.target = "_blank"; a.rel = "noopener";
+      a.className = "document";
+      li.appendChild(a);
+    } else if (opts.image) {
       const img = document.createElement("img");
       img.src = opts.image; img.alt = "image from Bijli Sahayak";
       li.appendChild(img);
