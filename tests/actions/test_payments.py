@@ -132,7 +132,7 @@ from bot.actions.payments import (  # noqa: E402
     month_in_text,
     utr_in_text,
 )
-from tests.actions.helpers import add_bill  # noqa: E402
+from tests.actions.helpers import add_bill, vouched  # noqa: E402
 
 
 def pay(text: str = "bill bharna hai", **kw):  # type: ignore[no-untyped-def]
@@ -140,10 +140,7 @@ def pay(text: str = "bill bharna hai", **kw):  # type: ignore[no-untyped-def]
 
 
 def sms(mobile: str) -> dict:
-    return {
-        "sender_id": f"sms:{mobile}",
-        "metadata": {"channel": "sms", "role": "consumer", "mobile": mobile},
-    }
+    return vouched(mobile, channel="sms")
 
 
 def _intent_of(message) -> store.PaymentIntent:  # type: ignore[no-untyped-def]
@@ -235,7 +232,9 @@ def test_the_link_asks_for_the_dues_less_what_was_paid_since(store_env) -> None:
 def test_a_stranger_may_pay_a_named_amount_but_not_see_the_dues(store_env) -> None:
     add_consumer(store_env, "1234567890", old="456789")
     add_bill(store_env, "1234567890", "2026-10", 154350)
-    _, messages = pay(entities={"account_number": "456789"}, **whatsapp(STRANGER))
+    _, messages = pay(
+        "456789 ka bill bharna hai", entities={"account_number": "456789"}, **whatsapp(STRANGER)
+    )
     assert responses(messages) == ["utter_registered_mobile_only"]
     _, messages = pay(
         "456789 ka 700 rs jama karna hai",
@@ -410,6 +409,7 @@ def test_without_a_configured_payee_outside_development_no_link_is_made(
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "a-real-auth-token")
     monkeypatch.setenv("BIJLI_PAYMENT_LINK_SECRET", "s3cret-links")
+    monkeypatch.setenv("BIJLI_GATEWAY_SECRET", "g" * 32)  # real credentials require it
     connections.reset()
     add_consumer(store_env, "1234567890")
     add_bill(store_env, "1234567890", "2026-10", 154350)

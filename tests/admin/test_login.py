@@ -192,7 +192,11 @@ def test_webhooks_keep_no_csrf_and_no_admin_headers(client):
 
 
 def test_a_real_twilio_account_needs_a_real_secret_key(settings, engine, redis_conn):
-    real = settings.with_overrides(twilio_account_sid="AC" + "1" * 32)
+    real = settings.with_overrides(
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token="a-real-auth-token",
+        public_base_url="https://bijli.example.in",
+    )
     with pytest.raises(shell.SecretKeyMissing, match="BIJLI_SECRET_KEY"):
         create_app(real)
     with pytest.raises(shell.SecretKeyMissing):
