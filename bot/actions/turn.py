@@ -26,6 +26,8 @@ NEEDS_ACCOUNT = "needs_account"
 PENDING_QUERY = "pending_query"
 ACCOUNT_NUMBER = "account_number"
 REQUESTED_SLOT = "requested_slot"
+#: Entities the NLU reads as numbers that are never account numbers (bot/nlu/facts.py).
+NOT_ACCOUNT_NUMBERS = frozenset({"date", "amount", "utr", "mobile", "time"})
 
 
 def e164_or_none(value: object) -> str | None:
@@ -101,7 +103,21 @@ class Turn:
             number = normalise_account_number(value)
             if number:
                 return number
-        return account_number_in(self.text)
+        return account_number_in(self.text_without_facts())
+
+    def text_without_facts(self) -> str:
+        """The latest text with the dates, amounts, UTRs, mobiles and times the NLU found blanked.
+
+        "maine 20-11-2026 ko 1500 rs bhara" holds no account number, though "20-11-2026" has the
+        digits of one.
+        """
+        text = self.text
+        for entity in (self.tracker.latest_message or {}).get("entities") or []:
+            start, end = entity.get("start"), entity.get("end")
+            if entity.get("entity") in NOT_ACCOUNT_NUMBERS and isinstance(start, int):
+                if isinstance(end, int) and 0 <= start < end <= len(text):
+                    text = text[:start] + " " * (end - start) + text[end:]
+        return text
 
     def remembered_number(self) -> str | None:
         """The account number the conversation already holds."""

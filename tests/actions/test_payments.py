@@ -122,3 +122,78 @@ def test_unknown_sender_is_asked_for_the_account(store_env) -> None:
     events, messages = receipt(sender_id="default")
     assert messages == []
     assert slots_set(events)["pending_query"] == "receipt"
+
+
+# --------------------------------------------------------------------------- the consumer's facts
+
+#: The NLU's entities for "maine 20-11-2026 ko 1500 rs bhara tha par abhi bhi baki dikha raha hai".
+CLAIM_TEXT = "maine 20-11-2026 ko 1500 rs bhara tha par abhi bhi baki dikha raha hai"
+CLAIM_ENTITIES = [
+    {"entity": "date", "value": "2026-11-20", "start": 6, "end": 16},
+    {"entity": "amount", "value": 150000, "start": 20, "end": 27},
+]
+
+
+def claimed(entities: list[dict], text: str = CLAIM_TEXT, **kw):  # type: ignore[no-untyped-def]
+    trk = tracker(text, intent="payment_not_reflected", **kw)
+    trk.latest_message["entities"] = entities
+    return run(ActionPaymentNotReflected(), trk)
+
+
+def test_the_date_and_amount_given_are_said_back_and_put_on_the_ticket(store_env) -> None:
+    add_consumer(store_env, "1234567890", area="Govind Nagar")
+    add_payment(store_env, "paid", "P1", amount=184500, receipt="R-0001")  # another payment
+    _, messages = claimed(CLAIM_ENTITIES, **whatsapp(MOBILE))
+    assert responses(messages) == ["utter_payment_claim_ticket"]
+    assert messages[0]["details"] == "₹1,500.00, 20-11-2026"
+    [ticket] = tickets(store_env)
+    assert ticket.reference == messages[0]["reference"]
+    assert ticket.kind == "payment_not_reflected"
+    assert ticket.description.splitlines() == [
+        "claimed_amount=₹1,500.00 claimed_date=2026-11-20",
+        CLAIM_TEXT,
+    ]
+
+
+def test_a_recorded_payment_that_fits_the_claim_is_shown(store_env) -> None:
+    add_consumer(store_env, "1234567890")
+    add_payment(store_env, "paid", "P1", amount=150000, receipt="R-0001")  # paid 03-11-2026
+    entities = [{"entity": "amount", "value": 150000, "start": 0, "end": 7}]
+    _, messages = claimed(entities, text="1500 rs bhare the, nahi dikh raha", **whatsapp(MOBILE))
+    assert responses(messages) == ["utter_payment_found"]
+    assert messages[0]["receipt_no"] == "R-0001"
+    # Same amount, but a fortnight later: another payment, which is missing.
+    _, messages = claimed(CLAIM_ENTITIES, **whatsapp(MOBILE))
+    assert responses(messages) == ["utter_payment_claim_ticket"]
+
+
+def test_the_facts_survive_the_account_form(store_env) -> None:
+    # The consumer reported the payment from an unknown number, then gave the account number.
+    add_consumer(store_env, "1234567890", old="456789")
+    report = {
+        "event": "user",
+        "text": CLAIM_TEXT,
+        "parse_data": {"intent": {"name": "payment_not_reflected"}, "entities": CLAIM_ENTITIES},
+    }
+    trk = tracker(
+        "456789",
+        intent="inform_account_number",
+        entities={"account_number": "456789"},
+        events=[report, {"event": "user", "text": "456789"}],
+        **whatsapp(STRANGER),
+    )
+    _, messages = run(ActionPaymentNotReflected(), trk)
+    assert responses(messages) == ["utter_payment_claim_ticket"]
+    assert messages[0]["details"] == "₹1,500.00, 20-11-2026"
+    [ticket] = tickets(store_env)
+    assert ticket.description.splitlines()[-1] == CLAIM_TEXT
+
+
+def test_malformed_facts_are_ignored(store_env) -> None:
+    add_consumer(store_env, "1234567890")
+    entities = [
+        {"entity": "date", "value": "20-11-2026", "start": 6, "end": 16},
+        {"entity": "amount", "value": "1500", "start": 20, "end": 27},
+    ]
+    _, messages = claimed(entities, **whatsapp(MOBILE))
+    assert responses(messages) == ["utter_payment_ticket"]
