@@ -1,17 +1,21 @@
-"""Evaluate the NLU model on the held-out set and gate on the targets.
+"""Evaluate the NLU model on the held-out sets and gate on the targets.
 
-Runs ``rasa test nlu`` on ``tests/nlu/test_nlu.yml`` (or only reads an existing
-results directory) and prints intent accuracy, macro F1, the most confused intent
-pairs, the same figures per register (Devanagari, Roman Hinglish, English), and the
-F1 of the ``account_number`` entity. Exits 1 when intent accuracy or entity F1 is
-below its target, 2 on a usage or input error.
+Runs ``rasa test nlu`` on each held-out set (``tests/nlu/test_nlu.yml``, the clean
+phrasings; ``tests/nlu/test_regional.yml``, regional and messy language), or only reads
+existing results, and prints intent accuracy, macro F1, the most confused intent pairs,
+the same figures per register, the precision, recall and F1 of the ``account_number``
+entity per extractor, and how well the other facts (date, amount, utr, mobile, time,
+area) are found. Exits 1 when a set misses a target (intent accuracy, account_number F1
+or precision), 2 on a usage or input error.
 
     python bench/nlu_eval.py --model models/nlu.tar.gz --out var/nlu-results
+    python bench/nlu_eval.py --model models/nlu.tar.gz --out var/r --nlu tests/nlu/test_nlu.yml
     python bench/nlu_eval.py --results var/nlu-results
     python bench/nlu_eval.py --check-overlap
 
-``--check-overlap`` checks that no test text equals or nearly equals a training
-text (the held-out set must stay held out) and exits 1 if one does.
+With ``--out DIR`` every set writes to ``DIR/<set name>``. ``--check-overlap`` checks
+that no test text equals or nearly equals a training text (the held-out sets must stay
+held out) and exits 1 if one does.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TEST = ROOT / "tests" / "nlu" / "test_nlu.yml"
 DEFAULT_TRAIN = ROOT / "data" / "nlu"
 DEFAULT_CONFIG = ROOT / "config.yml"
 
@@ -44,9 +47,56 @@ MIN_INTENT_ACCURACY = 0.95
 MIN_ENTITY_F1 = 0.98
 """Gate: F1 of account_number, for every extractor and for their union."""
 
+MIN_ENTITY_PRECISION = 1.0
+"""Gate: precision of account_number, for every extractor and for their union: a date, an
+amount, a UTR or a phone number taken for an account number is never acceptable."""
+
 ENTITY = "account_number"
-REGISTERS = ("devanagari", "roman_hinglish", "english")
 FALLBACK_INTENT = "nlu_fallback"
+
+FACT_EXTRACTORS = frozenset({"FactExtractor"})
+"""Extractors of the other facts (date, amount, ...): reported per entity, not gated on
+account_number, which they never produce."""
+
+
+@dataclass(frozen=True)
+class HeldOutSet:
+    """A held-out test file, the registers it is written in, and how full it must be."""
+
+    path: Path
+    registers: tuple[str, ...]
+    min_per_intent: int
+    min_per_register: int
+    """Per intent and register; 0 when a register belongs to some intents only."""
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+HELD_OUT = (
+    HeldOutSet(
+        ROOT / "tests" / "nlu" / "test_nlu.yml",
+        ("devanagari", "roman_hinglish", "english"),
+        min_per_intent=15,
+        min_per_register=5,
+    ),
+    HeldOutSet(
+        ROOT / "tests" / "nlu" / "test_regional.yml",
+        (
+            "regional_devanagari",
+            "regional_roman",
+            "sms",
+            "caps",
+            "long",
+            "forwarded",
+            "devanagari_english",
+        ),
+        min_per_intent=10,
+        min_per_register=0,
+    ),
+)
+DEFAULT_TEST = HELD_OUT[0].path
 
 NEAR_JACCARD = 0.75
 """Token Jaccard at or above which a test text counts as a near copy of a training text."""
@@ -234,18 +284,33 @@ def check_training_duplicates(train: list[Example]) -> int:
     return problems
 
 
-def check_test_set(test: list[Example]) -> int:
-    """Report duplicate test texts and registers with fewer than 5 examples."""
+def held_out_set(path: Path) -> HeldOutSet:
+    """The held-out set stored at ``path`` (any other file: registers from its metadata)."""
+    for held in HELD_OUT:
+        if held.path.resolve() == path.resolve():
+            return held
+    registers = tuple(dict.fromkeys(e.register for e in read_nlu_examples(path)))
+    return HeldOutSet(path, registers, min_per_intent=1, min_per_register=0)
+
+
+def check_test_set(test: list[Example], held: HeldOutSet) -> int:
+    """Report duplicate test texts, unknown registers and intents with too few examples."""
     problems = 0
     seen: Counter[str] = Counter(normalise(e.text) for e in test if normalise(e.text) != "#")
     for text, count in seen.items():
         if count > 1:
             problems += 1
             log(f"DUPLICATE in test set: {text!r} x{count}")
+    for example in test:
+        if example.register not in held.registers:
+            problems += 1
+            log(f"UNKNOWN register {example.register!r} in test set: {example.text!r}")
     per = Counter((e.intent, e.register) for e in test)
     for intent in sorted({e.intent for e in test}):
-        counts = {r: per[(intent, r)] for r in REGISTERS}
-        if sum(counts.values()) < 15 or min(counts.values()) < 5:
+        counts = {r: per[(intent, r)] for r in held.registers}
+        if sum(counts.values()) < held.min_per_intent or min(counts.values()) < (
+            held.min_per_register
+        ):
             problems += 1
             log(f"TOO FEW test examples for {intent}: {counts}")
     return problems
@@ -338,12 +403,14 @@ def entity_messages(results: Path, extractors: list[str]) -> dict[str, dict[str,
     return messages
 
 
-def spans(entities: list[dict[str, Any]], extractor: str | None = None) -> set[tuple[int, int]]:
-    """The (start, end) spans of account_number, from one extractor or from all."""
+def spans(
+    entities: list[dict[str, Any]], extractor: str | None = None, entity: str = ENTITY
+) -> set[tuple[int, int]]:
+    """The (start, end) spans of one entity type, from one extractor or from all."""
     return {
         (e["start"], e["end"])
         for e in entities
-        if e.get("entity") == ENTITY and (extractor is None or e.get("extractor") == extractor)
+        if e.get("entity") == entity and (extractor is None or e.get("extractor") == extractor)
     }
 
 
@@ -398,6 +465,60 @@ def run_rasa_test(model: Path, test_file: Path, out: Path) -> None:
         raise SystemExit(f"rasa test nlu failed (exit {code}); see {log_path}")
 
 
+# ------------------------------------------------------------------ before the filter
+
+
+def raw_account_tags(model: Path, sets: list[HeldOutSet]) -> None:
+    """Print account_number precision per extractor as tagged, before FactExtractor's filter.
+
+    FactExtractor drops account_number tags that fall on a date, an amount, a UTR or a phone
+    number, so the figures above show each extractor after that filter. These show what DIET
+    and the account regex tagged on their own: the model's predict graph is run up to the node
+    that feeds FactExtractor.
+    """
+    from rasa.core.agent import Agent
+    from rasa.core.channels import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    processor = Agent.load(str(model)).processor
+    assert processor is not None
+    nodes = processor.model_metadata.predict_schema.nodes
+    fact_nodes = [n for n, node in nodes.items() if node.uses.__name__ in FACT_EXTRACTORS]
+    if not fact_nodes:
+        log("no FactExtractor in the model: the figures above are already before any filter")
+        return
+    feeding = nodes[fact_nodes[0]].needs["messages"]
+    print()
+    print(f"{ENTITY} as tagged before FactExtractor's filter (output of {feeding}):")
+    for held in sets:
+        scores: dict[str, EntityScores] = {}
+        for example in load_data(str(held.path)).intent_examples:
+            text = example.get("text")
+            gold = spans(example.get("entities") or [])
+            result = processor.graph_runner.run(
+                inputs={
+                    PLACEHOLDER_MESSAGE: [UserMessage(text)],
+                    PLACEHOLDER_TRACKER: DialogueStateTracker("raw", []),
+                },
+                targets=[feeding],
+            )[feeding][0]
+            tagged = result.get("entities") or []
+            for name in {e.get("extractor") for e in tagged} | set(scores):
+                if name:
+                    scores.setdefault(name, EntityScores()).add(gold, spans(tagged, name))
+            for entity in tagged:
+                if entity.get("entity") == ENTITY and (entity["start"], entity["end"]) not in gold:
+                    span = text[entity["start"] : entity["end"]]
+                    print(f"    fp [{entity.get('extractor')}] {span!r} in {text[:90]!r}")
+        for name, extracted in sorted(scores.items()):
+            print(
+                f"  {held.name:14s} {name:22s} P={extracted.precision:.4f} "
+                f"R={extracted.recall:.4f} (tp={extracted.tp} fp={extracted.fp} fn={extracted.fn})"
+            )
+
+
 # ------------------------------------------------------------------ report
 
 
@@ -411,10 +532,21 @@ def print_confusions(
         print(f"{indent}{count:3d}  {gold} -> {predicted}")
 
 
+@dataclass
+class Verdict:
+    """What the gate looks at for one held-out set."""
+
+    name: str
+    accuracy: float
+    entity_f1: float
+    entity_precision: float
+
+
 def evaluate(
-    results: Path, test_file: Path, top: int, threshold: float | None
-) -> tuple[float, float]:
-    """Print the report for a results directory; return (intent accuracy, entity F1 gate value)."""
+    results: Path, held: HeldOutSet, top: int, threshold: float | None, min_accuracy: float
+) -> Verdict:
+    """Print the report for a results directory; return the figures the gate looks at."""
+    test_file = held.path
     report_path = results / "intent_report.json"
     if not report_path.exists():
         raise SystemExit(f"{report_path} not found: run with --model first")
@@ -454,24 +586,31 @@ def evaluate(
         for path in results.glob("*_report.json")
         if path.name != "intent_report.json" and not path.name.startswith("response_")
     )
+    account_extractors = [name for name in extractors if name not in FACT_EXTRACTORS]
     messages = entity_messages(results, extractors)
-    per_extractor = {name: EntityScores() for name in extractors}
+    per_extractor = {name: EntityScores() for name in account_extractors}
     union = EntityScores()
-    union_by_register = {r: EntityScores() for r in REGISTERS}
+    union_by_register: dict[str, EntityScores] = {r: EntityScores() for r in held.registers}
+    facts: dict[str, EntityScores] = {}
     for text, record in messages.items():
-        gold = spans(record.get("entities") or [])
+        gold_entities = record.get("entities") or []
         predicted = record.get("predicted_entities") or []
-        for name in extractors:
+        gold = spans(gold_entities)
+        for name in account_extractors:
             per_extractor[name].add(gold, spans(predicted, name))
         union.add(gold, spans(predicted))
         register = registers.get(text.strip(), detect_register(text))
         union_by_register.setdefault(register, EntityScores()).add(gold, spans(predicted))
+        kinds = {e["entity"] for e in gold_entities + predicted} - {ENTITY}
+        for kind in kinds:
+            found = set().union(*(spans(predicted, n, kind) for n in FACT_EXTRACTORS))
+            facts.setdefault(kind, EntityScores()).add(spans(gold_entities, None, kind), found)
 
     print()
-    print("== NLU held-out evaluation ==")
+    print(f"== NLU held-out evaluation: {held.name} ==")
     print(f"test set     : {test_file} ({overall.n} messages)")
     print(f"results      : {results}")
-    print(f"intent accuracy : {overall.accuracy:.4f}   (target >= {MIN_INTENT_ACCURACY})")
+    print(f"intent accuracy : {overall.accuracy:.4f}   (target >= {min_accuracy})")
     print(
         f"intent macro F1 : {overall.macro_f1:.4f}   "
         f"(rasa's macro avg incl. {FALLBACK_INTENT} column: "
@@ -490,19 +629,28 @@ def evaluate(
 
     print()
     print("by register:")
-    for register in REGISTERS:
+    for register in held.registers:
         subset = [(g, p) for g, p, r, _ in rows if r == register]
         scores = score_intents(subset)
         ent = union_by_register.get(register, EntityScores())
         print(
-            f"  {register:15s} n={scores.n:3d}  accuracy={scores.accuracy:.4f}  "
-            f"macro F1={scores.macro_f1:.4f}  {ENTITY} F1={ent.f1:.4f} "
+            f"  {register:19s} n={scores.n:3d}  accuracy={scores.accuracy:.4f}  "
+            f"macro F1={scores.macro_f1:.4f}  {ENTITY} P={ent.precision:.4f} F1={ent.f1:.4f} "
             f"(tp={ent.tp} fp={ent.fp} fn={ent.fn})"
         )
         print_confusions(scores.confusions, 3, "      ")
-    others = {r for _, _, r, _ in rows} - set(REGISTERS)
+    others = {r for _, _, r, _ in rows} - set(held.registers)
     if others:
         print(f"  (unknown registers in test file: {sorted(others)})")
+    misses = [(p["text"], p["intent"], p["intent_prediction"]) for p in predictions]
+    misses = [(t, g, pr) for t, g, pr in misses if g != pr["name"]]
+    if misses:
+        print("misclassified messages (gold -> predicted, confidence):")
+        for text, gold_intent, prediction in misses:
+            print(
+                f"  {gold_intent} -> {prediction['name']} "
+                f"{float(prediction['confidence'] or 0):.2f}  {text[:110]!r}"
+            )
 
     print()
     print(f"{ENTITY} entity (span level):")
@@ -519,16 +667,31 @@ def evaluate(
     )
     for text, record in messages.items():
         gold = spans(record.get("entities") or [])
-        for name in extractors:
-            predicted = spans(record.get("predicted_entities") or [], name)
-            if gold != predicted:
-                print(f"    miss [{name}] {text!r} gold={sorted(gold)} got={sorted(predicted)}")
+        for name in account_extractors:
+            predicted_spans = spans(record.get("predicted_entities") or [], name)
+            if gold != predicted_spans:
+                print(
+                    f"    miss [{name}] {text!r} gold={sorted(gold)} got={sorted(predicted_spans)}"
+                )
+    if facts:
+        print()
+        print("other facts (span level, FactExtractor; not gated):")
+        for kind, scores in sorted(facts.items()):
+            print(
+                f"  {kind:8s} P={scores.precision:.4f} R={scores.recall:.4f} F1={scores.f1:.4f} "
+                f"(tp={scores.tp} fp={scores.fp} fn={scores.fn})"
+            )
 
-    gate_f1 = min([union.f1] + [e.f1 for e in per_extractor.values()])
-    if not extractors:
+    if not account_extractors:
         log(f"no entity reports in {results}")
-        gate_f1 = 0.0
-    return overall.accuracy, gate_f1
+        return Verdict(held.name, overall.accuracy, 0.0, 0.0)
+    scores_gated = [union, *per_extractor.values()]
+    return Verdict(
+        held.name,
+        overall.accuracy,
+        min(e.f1 for e in scores_gated),
+        min(e.precision for e in scores_gated),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,10 +703,15 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument(
         "--check-overlap",
         action="store_true",
-        help="check the test set against the training data and exit",
+        help="check the test sets against the training data and exit",
     )
     parser.add_argument("--out", type=Path, help="where `rasa test nlu` writes (with --model)")
-    parser.add_argument("--nlu", type=Path, default=DEFAULT_TEST, help="held-out test file")
+    parser.add_argument(
+        "--nlu",
+        type=Path,
+        action="append",
+        help="held-out test file (repeatable; default: every held-out set)",
+    )
     parser.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training data folder")
     parser.add_argument(
         "--config",
@@ -552,6 +720,11 @@ def main(argv: list[str] | None = None) -> int:
         help="pipeline config, for the fallback threshold",
     )
     parser.add_argument("--top", type=int, default=10, help="confused pairs to list")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="with --model: also show account_number as tagged before FactExtractor's filter",
+    )
     parser.add_argument(
         "--min-accuracy",
         type=float,
@@ -562,15 +735,21 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=float(os.environ.get("NLU_MIN_ENTITY_F1", MIN_ENTITY_F1)),
     )
+    parser.add_argument(
+        "--min-entity-precision",
+        type=float,
+        default=float(os.environ.get("NLU_MIN_ENTITY_PRECISION", MIN_ENTITY_PRECISION)),
+    )
     args = parser.parse_args(argv)
+    sets = [held_out_set(path) for path in args.nlu] if args.nlu else list(HELD_OUT)
 
     if args.check_overlap:
-        test = read_nlu_examples(args.nlu)
         train = read_training_examples(args.train)
-        log(f"checking {len(test)} test texts against {len(train)} training texts")
-        problems = (
-            check_test_set(test) + check_training_duplicates(train) + check_overlap(test, train)
-        )
+        problems = check_training_duplicates(train)
+        for held in sets:
+            test = read_nlu_examples(held.path)
+            log(f"checking {len(test)} texts of {held.name} against {len(train)} training texts")
+            problems += check_test_set(test, held) + check_overlap(test, train)
         log("overlap check: " + ("OK" if not problems else f"{problems} problem(s)"))
         return 1 if problems else 0
 
@@ -579,24 +758,50 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--model needs --out")
         if not args.model.exists():
             parser.error(f"model {args.model} not found")
-        run_rasa_test(args.model.resolve(), args.nlu.resolve(), args.out.resolve())
-        results = args.out
-    else:
-        results = args.results
+    base = args.out if args.model else args.results
+    verdicts = []
+    for held in sets:
+        # One results folder per set; a single set may also be read from a plain folder.
+        results = base / held.name
+        if args.results and len(sets) == 1 and (base / "intent_report.json").exists():
+            results = base
+        if args.model:
+            run_rasa_test(args.model.resolve(), held.path.resolve(), results.resolve())
+        verdicts.append(
+            evaluate(results, held, args.top, fallback_threshold(args.config), args.min_accuracy)
+        )
 
-    accuracy, entity_f1 = evaluate(results, args.nlu, args.top, fallback_threshold(args.config))
+    if args.model and args.raw:
+        raw_account_tags(args.model.resolve(), sets)
+
     print()
     failed = []
-    if accuracy < args.min_accuracy:
-        failed.append(f"intent accuracy {accuracy:.4f} < {args.min_accuracy}")
-    if entity_f1 < args.min_entity_f1:
-        failed.append(f"{ENTITY} F1 {entity_f1:.4f} < {args.min_entity_f1}")
+    for verdict in verdicts:
+        if verdict.accuracy < args.min_accuracy:
+            failed.append(
+                f"{verdict.name}: intent accuracy {verdict.accuracy:.4f} < {args.min_accuracy}"
+            )
+        if verdict.entity_f1 < args.min_entity_f1:
+            failed.append(
+                f"{verdict.name}: {ENTITY} F1 {verdict.entity_f1:.4f} < {args.min_entity_f1}"
+            )
+        if verdict.entity_precision < args.min_entity_precision:
+            failed.append(
+                f"{verdict.name}: {ENTITY} precision {verdict.entity_precision:.4f} "
+                f"< {args.min_entity_precision}"
+            )
+        log(
+            f"{verdict.name}: intent accuracy {verdict.accuracy:.4f}, {ENTITY} F1 "
+            f"{verdict.entity_f1:.4f}, precision {verdict.entity_precision:.4f} "
+            "(lowest of the union and each extractor)"
+        )
     if failed:
         log("GATE FAILED: " + "; ".join(failed))
         return 1
     log(
-        f"gate passed: intent accuracy {accuracy:.4f} >= {args.min_accuracy}, "
-        f"{ENTITY} F1 {entity_f1:.4f} >= {args.min_entity_f1}"
+        f"gate passed: intent accuracy >= {args.min_accuracy}, {ENTITY} F1 >= "
+        f"{args.min_entity_f1} and precision >= {args.min_entity_precision} on "
+        + ", ".join(v.name for v in verdicts)
     )
     return 0
 

@@ -169,7 +169,8 @@ DEMO_CONSUMERS = [
         area="Govind Nagar",
     ),
 ]
-_ANNOTATION = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+# Entities in stories: [text](entity) or [text]{"entity": ..., "value": ...}.
+_ANNOTATION = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})")
 
 
 def _load_demo_data(engine: Engine) -> None:

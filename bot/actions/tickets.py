@@ -23,8 +23,18 @@ RECEIPT_MISSING = "receipt_missing"
 PAYMENT_NOT_REFLECTED = "payment_not_reflected"
 
 
-def ticket_for(session: Session, turn: Turn, kind: str, consumer: store.Consumer) -> store.Ticket:
-    """Open a ticket about ``consumer`` (area from the account), or return today's open one."""
+def ticket_for(
+    session: Session,
+    turn: Turn,
+    kind: str,
+    consumer: store.Consumer,
+    *,
+    description: str | None = None,
+) -> store.Ticket:
+    """Open a ticket about ``consumer`` (area from the account), or return today's open one.
+
+    ``description`` defaults to the latest message's text.
+    """
     since = store.utcnow() - REPEAT_WINDOW
     existing = store.open_ticket_since(session, kind, consumer.new_account_no, since)
     if existing is not None:
@@ -36,7 +46,7 @@ def ticket_for(session: Session, turn: Turn, kind: str, consumer: store.Consumer
         mobile=turn.sender.mobile,
         area=consumer.area,
         # The consumer's own words, for the person who picks the ticket up.
-        description=turn.text[:2000],
+        description=(turn.text if description is None else description)[:2000],
     )
     log.info(
         kv(

@@ -29,6 +29,8 @@ REQUESTED_SLOT = "requested_slot"
 #: Where the dialogue stands: a question waiting for an account number. Rasa carries every slot
 #: into a new session (session_config in bot/intents/session.yml); these must not outlive theirs.
 DIALOGUE_SLOTS = (PENDING_QUERY, NEEDS_ACCOUNT, REQUESTED_SLOT)
+#: Entities the NLU reads as numbers that are never account numbers (bot/nlu/facts.py).
+NOT_ACCOUNT_NUMBERS = frozenset({"date", "amount", "utr", "mobile", "time"})
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,21 @@ class Turn:
 
     def readings(self) -> list[Reading]:
         """Every number in the latest message and what it reads as."""
-        return read_numbers(self.text, reading_context(self.tracker))
+        return read_numbers(self.text_without_facts(), reading_context(self.tracker))
+
+    def text_without_facts(self) -> str:
+        """The latest text with the dates, amounts, UTRs, mobiles and times the NLU found blanked.
+
+        "maine 20-11-2026 ko 1500 rs bhara" holds no account number, though "20-11-2026" has the
+        digits of one.
+        """
+        text = self.text
+        for entity in (self.tracker.latest_message or {}).get("entities") or []:
+            start, end = entity.get("start"), entity.get("end")
+            if entity.get("entity") in NOT_ACCOUNT_NUMBERS and isinstance(start, int):
+                if isinstance(end, int) and 0 <= start < end <= len(text):
+                    text = text[:start] + " " * (end - start) + text[end:]
+        return text
 
     def remembered_number(self) -> str | None:
         """The account number the conversation already holds."""

@@ -37,6 +37,7 @@ SAMPLE = {
     "reference": "BS26110500012",
     "receipt_no": "R-000123",
     "paid_on": "03-11-2026 11:35",
+    "details": "₹1,500.00, 20-11-2026, UTR 633412987654",
     "limit": "5",
     "discom": "KESCO",
     "reply_by": "25-11-2026 10:20",
