@@ -117,7 +117,7 @@ def answer_from_the_page(page: Any, stack: Stack, handoff_id: int, mobile: str, 
 def test_a_consumer_asks_for_a_person_and_an_agent_answers_from_the_page(
     stack: Stack, agent_account: str, page: Any, tmp_path: Path
 ) -> None:
-    consumer = "+919700000101"
+    consumer = "+919700000301"  # the e2e stack is shared: a mobile no other test uses
     handoff = ask_for_a_person(stack, consumer)
 
     # Signing in is required: the inbox sends the browser to the login page, then back.
@@ -163,7 +163,7 @@ def test_a_consumer_asks_for_a_person_and_an_agent_answers_from_the_page(
 def test_a_held_conversation_left_idle_goes_back_to_the_bot_with_a_message(
     stack: Stack, agent_account: str, page: Any
 ) -> None:
-    consumer = "+919700000102"
+    consumer = "+919700000302"  # the e2e stack is shared: a mobile no other test uses
     handoff = ask_for_a_person(stack, consumer)
     page.goto(f"{stack.web}/admin/login")
     sign_in(page, agent_account)
