@@ -250,67 +250,15 @@ def _is_subsequence(expected: list[Item], actual: list[Item]) -> bool:
 def test_conversation_stories_happen_for_real(
     tmp_path: Path, settings: Settings, engine: Engine, redis_conn: object
 ) -> None:
-    trained = _trained_model()
-    _load_demo_data(engine)
-    actions_port, rasa_port = free_port(), free_port()
-    secrets = {name: token_hex(16) for name in ("BIJLI_GATEWAY_SECRET", "ACTIONS_TOKEN", "API")}
-    env = {
-        **ENV,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": str(settings.redis_url),
-        "BIJLI_GATEWAY_SECRET": secrets["BIJLI_GATEWAY_SECRET"],
-        "ACTIONS_TOKEN": secrets["ACTIONS_TOKEN"],
-    }
-    endpoints = _write_endpoints(tmp_path, actions_port, secrets["ACTIONS_TOKEN"])
-    rasa = f"http://127.0.0.1:{rasa_port}"
-    with (
-        running(
-            "actions",
-            bijli("actions-server", "--port", str(actions_port)),
-            env=env,
-            log_dir=tmp_path,
-            ready_url=f"http://127.0.0.1:{actions_port}/health",
-        ),
-        running(
-            "rasa",
-            [
-                RASA,
-                "run",
-                "--enable-api",
-                "--auth-token",
-                secrets["API"],
-                "--model",
-                str(trained),
-                "--endpoints",
-                str(endpoints),
-                "--credentials",
-                str(ROOT / "credentials.yml"),
-                "--port",
-                str(rasa_port),
-            ],
-            env=env,
-            log_dir=tmp_path,
-            ready_url=f"{rasa}/",
-            timeout=300,
-        ),
-    ):
+    with _live_bot(tmp_path, settings, engine) as bot:
         mismatches = []
         for number, story in enumerate(_stories()):
             # Through the gateway's signed channel, from a mobile no account is registered to.
-            mobile = f"+91700000{number:04d}"
+            sender = f"whatsapp:+91700000{number:04d}"
             expected = _expected_turns(story)
             for text, _ in expected:
-                message = signing.new_message("whatsapp", mobile, "consumer", text)
-                body, headers = signing.signed_request(secrets["BIJLI_GATEWAY_SECRET"], message)
-                reply = requests.post(
-                    rasa + signing.WEBHOOK_PATH, data=body, headers=headers, timeout=60
-                )
-                assert reply.status_code == 200, (story["story"], text, reply.text)
-            events = requests.get(
-                f"{rasa}/conversations/whatsapp:{mobile}/tracker",
-                params={"token": secrets["API"]},
-                timeout=30,
-            ).json()["events"]
+                bot.say(sender, text)
+            events = bot.events(sender)
             slots = {item[1] for _, items in expected for item in items if item[0] == "slot"}
             live = _live_turns(events, slots)
             assert len(live) == len(expected), story["story"]
