@@ -54,7 +54,7 @@ amount, a UTR or a phone number taken for an account number is never acceptable.
 ENTITY = "account_number"
 FALLBACK_INTENT = "nlu_fallback"
 
-FACT_EXTRACTORS = frozenset({"FactExtractor"})
+FACT_EXTRACTORS = frozenset({"FactExtractor", "SafetyFirst"})
 """Extractors of the other facts (date, amount, ...): reported per entity, not gated on
 account_number, which they never produce."""
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,11 +91,40 @@ def stock_model() -> Path:
     return target
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process and its live descendants (/proc, via psutil).
+
+    Steadier than replies/s on a shared machine: other processes' load slows a reply down but
+    hardly changes the CPU it takes. Sanic's extra workers are children of the server process.
+    """
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+@dataclass
+class Served:
+    """A running server: seconds from spawn until it answered, and its process id."""
+
+    load_s: float
+    pid: int
+
+
 @contextmanager
 def serve(
     name: str, argv: list[str], env: dict[str, str], url: str, cwd: Path = ROOT
-) -> Iterator[float]:
-    """Run a server until the block ends; yield seconds from spawn until it answered."""
+) -> Iterator[Served]:
+    """Run a server until the block ends; yield how long it took to answer, and its pid."""
     log = open(CACHE / f"{name}.log", "wb")  # noqa: SIM115
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -111,7 +141,7 @@ def serve(
                 time.sleep(0.2)
             if time.monotonic() - started > 300:
                 raise RuntimeError(f"{name} did not answer in 300 s; see {log.name}")
-        yield time.monotonic() - started
+        yield Served(time.monotonic() - started, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -280,7 +310,8 @@ def main() -> None:
         )
         action_port = free_port()
         actions_argv = [str(BIN / "bijli"), "actions-server", "--port", str(action_port)]
-        with serve("actions", actions_argv, env_common, f"http://127.0.0.1:{action_port}/health"):
+        actions_url = f"http://127.0.0.1:{action_port}/health"
+        with serve("actions", actions_argv, env_common, actions_url) as actions:
             for rnd in range(1, args.rounds + 1):
                 for which in ("stock", "ours"):
                     port = free_port()
@@ -313,12 +344,14 @@ def main() -> None:
                         for key in conn.scan_iter("bijli:tracker:*"):
                             conn.delete(key)
                         conn.close()
-                    with serve(which, argv, env, base + "/", cwd) as load_s:
+                    with serve(which, argv, env, base + "/", cwd) as server:
+                        load_s = server.load_s
                         record(which, "load_s", load_s)
                         # Warm-up: first calls build TensorFlow graphs.
                         drive(target, "webhook", messages, 20, 2, f"warm{rnd}")
                         parse = drive(target, "parse", messages, args.messages, 10, "p")
                         tag = f"r{rnd}"
+                        cpu_before = cpu_seconds(server.pid), cpu_seconds(actions.pid)
                         reply = drive(
                             target,
                             "webhook",
@@ -330,25 +363,50 @@ def main() -> None:
                             if which == "stock"
                             else gateway_senders(mobiles, args.concurrency, rnd),
                         )
+                        rasa_cpu = cpu_seconds(server.pid) - cpu_before[0]
+                        actions_cpu = cpu_seconds(actions.pid) - cpu_before[1]
                     record(which, "parse_rps", parse["rps"])
                     record(which, "parse_p50_ms", parse["p50"] * 1000)
                     record(which, "reply_rps", reply["rps"])
                     record(which, "reply_p50_ms", reply["p50"] * 1000)
                     record(which, "reply_p95_ms", reply["p95"] * 1000)
+                    # CPU milliseconds per reply: the Rasa server (all its Sanic workers) and
+                    # the action server (idle for the stock bot, which calls no custom action).
+                    record(which, "rasa_cpu_ms", rasa_cpu * 1000 / args.messages)
+                    record(which, "actions_cpu_ms", actions_cpu * 1000 / args.messages)
+                    ratio = ""
+                    if which == "ours":
+                        ratio = f"  ratio {reply['rps'] / results['stock']['reply_rps'][-1]:4.2f}"
                     print(
                         f"round {rnd}/{args.rounds} {which:5s} load {load_s:5.1f}s  "
                         f"parse {parse['rps']:6.1f}/s p50 {parse['p50'] * 1000:5.0f}ms  "
                         f"reply {reply['rps']:6.1f}/s p50 {reply['p50'] * 1000:5.0f}ms "
-                        f"p95 {reply['p95'] * 1000:5.0f}ms",
+                        f"p95 {reply['p95'] * 1000:5.0f}ms  "
+                        f"cpu/reply rasa {rasa_cpu * 1000 / args.messages:5.1f}ms "
+                        f"actions {actions_cpu * 1000 / args.messages:5.1f}ms{ratio}",
                         flush=True,
                     )
 
     med = {w: {k: statistics.median(v) for k, v in r.items()} for w, r in results.items()}
     print(f"\nmedians over {args.rounds} rounds, concurrency {args.concurrency}:")
     print(f"{'metric':16s} {'stock rasa init':>16s} {'bijli':>10s} {'ratio':>8s}")
-    for key in ("load_s", "parse_rps", "parse_p50_ms", "reply_rps", "reply_p50_ms", "reply_p95_ms"):
+    for key in (
+        "load_s",
+        "parse_rps",
+        "parse_p50_ms",
+        "reply_rps",
+        "reply_p50_ms",
+        "reply_p95_ms",
+        "rasa_cpu_ms",
+        "actions_cpu_ms",
+    ):
         s, o = med["stock"][key], med["ours"][key]
-        print(f"{key:16s} {s:16.1f} {o:10.1f} {o / s:8.2f}")
+        ratio = f"{o / s:8.2f}" if s else f"{'':8s}"
+        print(f"{key:16s} {s:16.1f} {o:10.1f} {ratio}")
+    pairs = zip(results["stock"]["reply_rps"], results["ours"]["reply_rps"], strict=True)
+    ratios = [o / s for s, o in pairs]
+    print("reply_rps ratio per round: " + ", ".join(f"{r:.2f}" for r in ratios), end="")
+    print(f"; median {statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -186,10 +186,14 @@ class GatewayInput(InputChannel):
     ) -> HTTPResponse:
         """Hand the message to Rasa; 200 with its answer, or 500 saying what failed."""
         sender = signing.VouchedSender(message.channel, message.mobile, message.role)
-        metadata = {
+        metadata: dict[str, Any] = {
             signing.VOUCH_KEY: signing.vouch(self.secret, message.sender_id, message.nonce, sender),
             "profile_name": message.profile_name,
         }
+        if message.latitude is not None and message.longitude is not None:
+            metadata[signing.LOCATION_KEY] = signing.vouch_location(
+                self.secret, message.sender_id, message.nonce, message.latitude, message.longitude
+            )
         collector = CollectingOutputChannel()
         with turn_failures() as failures:
             try:

@@ -6,11 +6,19 @@ rebuilding a validator for every action-server response, 11 % was resolving even
 while reading trackers from Redis, and then 16 % was ``json.dumps`` of the request body of each
 action-server call (the whole session's events and the domain). Behaviour and error messages are
 unchanged; see bench/RASA_RESULTS.md.
+
+Since issue 14: the pure slot-mapping validation runs in Rasa's own process, the policies'
+past states are built once and then extended event by event (across turns too, with the
+tracker store's kept trackers), the deep copies meant for unwritten debug lines are skipped,
+and action responses are checked against their own event's schema first.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -31,6 +39,10 @@ def install() -> None:
     cache_action_result_validator()
     cache_event_types()
     fast_action_request_bodies()
+    run_pure_actions_in_process()
+    cache_applied_events()
+    cache_past_states()
+    skip_unlogged_deepcopies()
 
 
 def cache_action_result_validator() -> None:
@@ -40,6 +52,12 @@ def cache_action_result_validator() -> None:
     (constant) response schema against its metaschema and builds a new validator on every call:
     about 28 ms of CPU per custom action call, several calls a turn, all on the event loop. The
     same checks, with the same errors, cost about 1 ms with a validator built once.
+
+    Most of that millisecond is the events' ``oneOf``: each event is checked against all 23
+    event schemas. Each of those schemas fixes the ``event`` name to its own constant, so an
+    event can only ever match the one its name picks; a valid response is recognised by
+    checking each event against that one alone (``valid_by_event_name``). Anything that fails
+    that check is checked again in full, so that errors are Rasa's own.
     """
     from jsonschema import ValidationError, exceptions, validators
     from rasa.core.actions.action import DOCS_BASE_URL, RemoteAction
@@ -48,8 +66,11 @@ def cache_action_result_validator() -> None:
     validator_class = validators.validator_for(schema)
     validator_class.check_schema(schema)
     validator = validator_class(schema)
+    quick_check = valid_by_event_name(schema, validator_class)
 
     def _validate_action_result(self: RemoteAction, result: dict) -> bool:
+        if quick_check(result):
+            return True
         error = exceptions.best_match(validator.iter_errors(result))
         if error is None:
             return True
@@ -63,6 +84,64 @@ def cache_action_result_validator() -> None:
         raise error
 
     RemoteAction._validate_action_result = _validate_action_result
+
+
+def valid_by_event_name(schema: dict[str, Any], validator_class: Any) -> Any:
+    """A check that says True only of responses the whole ``schema`` accepts (else False).
+
+    The response schema's events are ``{type: array, items: {type, properties, required,
+    oneOf: [one schema per event name]}}``, each alternative fixing ``properties.event.const``
+    to a different name. An event whose name picks alternative A matches no other, so it
+    satisfies the ``oneOf`` exactly when it satisfies A: ``items`` without the ``oneOf`` and
+    with A alone is the same test for it. The rest of the response (``responses``) is checked
+    with the schema minus ``events``. Should Rasa's schema ever have another shape, the check
+    says False to everything and the full validator decides.
+    """
+    events = schema.get("properties", {}).get("events", {})
+    items = dict(events.get("items", {}))
+    alternatives = items.pop("oneOf", None)
+    names = [
+        alt.get("properties", {}).get("event", {}).get("const")
+        for alt in alternatives or []
+        if isinstance(alt, dict)
+    ]
+    if (
+        set(events) != {"type", "items"}
+        or events["type"] != "array"
+        or not alternatives
+        or len(names) != len(alternatives)
+        or not all(isinstance(name, str) for name in names)
+        or len(set(names)) != len(names)
+        or "event" not in items.get("required", ())
+    ):
+        return lambda result: False
+    by_name = {
+        name: validator_class({**items, "allOf": [alt]})
+        for name, alt in zip(names, alternatives, strict=True)
+    }
+    rest = validator_class(
+        {
+            **schema,
+            "properties": {k: v for k, v in schema["properties"].items() if k != "events"},
+        }
+    )
+
+    def check(result: Any) -> bool:
+        if not isinstance(result, dict) or not rest.is_valid(result):
+            return False
+        if "events" not in result:
+            return True
+        events = result["events"]
+        if not isinstance(events, list):
+            return False
+        for event in events:
+            name = event.get("event") if isinstance(event, dict) else None
+            event_validator = by_name.get(name) if isinstance(name, str) else None
+            if event_validator is None or not event_validator.is_valid(event):
+                return False
+        return True
+
+    return check
 
 
 def cache_event_types() -> None:
@@ -140,3 +219,339 @@ def fast_action_server_requests() -> None:
         return app
 
     rasa_sdk.endpoint.create_app = create_app_with_orjson
+
+
+#: Custom actions that read nothing but the tracker (no database, no Redis, no network): Rasa
+#: runs them in its own process instead of posting the session to the action server.
+#: ``action_validate_slot_mappings`` runs after every user message, twice when a form starts.
+IN_PROCESS_ACTIONS = (
+    "bot.actions.slots:ValidateSlotMappings",
+    "bot.actions.slots:ActionChangeLanguage",
+)
+
+
+def run_pure_actions_in_process(actions: tuple[str, ...] = IN_PROCESS_ACTIONS) -> None:
+    """Run the named rasa_sdk actions inside Rasa's process, as Rasa Pro's ``actions_module``.
+
+    Every other custom action still goes to the action server. A call runs what the action
+    server would run for it (rasa_sdk's ``ActionExecutor``) on the same request body, taken
+    through JSON as the server gets it, and its response goes through JSON and the rest of
+    Rasa's ``RemoteAction.run`` (response validation, responses, events) unchanged. What is
+    saved is the HTTP round trip and the action server's reading of the whole session and domain
+    (about 135 kB after 20 turns). A rejection is Rasa's ``ActionExecutionRejection``, as the
+    server's 400 would be; any other error is the ``RasaException`` a 500 would be. The domain
+    goes through JSON once, not on every call (none of these actions changes it).
+
+    Only the code that ran in the action server moves: the actions read the sender only from
+    the gateway's signed vouch in the latest message's metadata (bot.actions.turn.sender_of),
+    with the same secret (BIJLI_GATEWAY_SECRET, which Rasa's gateway channel checks too).
+    Actions are named by dotted path: bot.rasa_runtime does not import bot.actions.
+    """
+    import importlib
+    import logging
+
+    from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+    from rasa.shared.core import events
+    from rasa.shared.exceptions import RasaException
+    from rasa_sdk.executor import ActionExecutor
+    from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
+
+    logger = logging.getLogger("rasa.core.actions.action")
+    executor = ActionExecutor()
+    for dotted in actions:
+        module, _, name = dotted.partition(":")
+        executor.register_action(getattr(importlib.import_module(module), name))
+    local = frozenset(executor.actions)
+    remote_run = RemoteAction.run
+    # The domain is most of a call's body (about 95 of 120 kB) and does not change: it goes
+    # through JSON once. ``Domain.as_dict`` returns the same object every time; the entry holds
+    # it, so a new domain (a new model) is never mistaken for it.
+    domain_json: list[Any] = [None, None]
+
+    def through_json(data: dict[str, Any]) -> Any:
+        if domain_json[0] is not data:
+            domain_json[:] = [data, orjson.loads(dumps(data))]
+        return domain_json[1]
+
+    async def run(
+        self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any, domain: Any
+    ) -> list[Any]:
+        if self.name() not in local:
+            return await remote_run(self, output_channel, nlg, tracker, domain)
+        body = self._action_call_format(tracker, domain)
+        domain_data = body.pop("domain", None)
+        call = orjson.loads(dumps(body))
+        if domain_data is not None:
+            call["domain"] = through_json(domain_data)
+        try:
+            result = await executor.run(call)
+        except SdkRejection as e:
+            exception = ActionExecutionRejection(e.action_name, e.message)
+            logger.error(exception.message)
+            raise exception from e
+        except Exception as e:
+            logger.exception("in-process custom action %r failed", self.name())
+            raise RasaException(f"Failed to execute custom action '{self.name()}'") from e
+        response = orjson.loads(dumps(result))
+        self._validate_action_result(response)
+        bot_messages = await self._utter_responses(
+            response.get("responses", []), output_channel, nlg, tracker
+        )
+        return bot_messages + events.deserialise_events(response.get("events", []))
+
+    RemoteAction.run = run
+
+
+@dataclass(eq=False)
+class _Applied:
+    """A tracker's applied events, for its first ``count`` events (the first and last named)."""
+
+    count: int
+    first: Any
+    last: Any
+    loop_names: frozenset[str]
+    applied: list[Any]
+
+
+def cache_applied_events() -> None:
+    """Work out a tracker's applied events for the events added since the last time only.
+
+    ``DialogueStateTracker.applied_events`` goes through the whole session (a few hundred
+    events, each through several ``isinstance`` checks on Rasa's event classes) and Rasa asks
+    for it again and again: before each turn's session check, for every past-states walk, for
+    every replay. In a 30-turn session it was a quarter of the Rasa process's CPU.
+
+    Rasa's loop is a fold: it goes through the events in order, each one appending to the list
+    or undoing its end, and reads nothing but the list so far, the event and the names of all
+    the loops activated anywhere in the tracker. So the list after N events, kept on the
+    tracker, is taken further with the events after them, as long as the tracker still starts
+    with those N events (same first and N-th event objects; events are only appended) and no
+    new loop name appeared (a new one changes how earlier runs of that action count). Anything
+    else goes through the whole session as Rasa does. Each caller gets its own list.
+    """
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActionReverted,
+        ActiveLoop,
+        Restarted,
+        SessionStarted,
+        UserUtteranceReverted,
+        UserUttered,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    def fold(
+        tracker: DialogueStateTracker,
+        events: Any,
+        loop_names: frozenset[str],
+        applied: list[Any],
+    ) -> list[Any]:
+        # Rasa 3.6's loop in ``applied_events``, step for step.
+        for event in events:
+            if isinstance(event, (Restarted, SessionStarted)):
+                applied = []
+            elif isinstance(event, ActionReverted):
+                tracker._undo_till_previous(ActionExecuted, applied)
+            elif isinstance(event, UserUtteranceReverted):
+                tracker._undo_till_previous(UserUttered, applied)
+                tracker._undo_till_previous(ActionExecuted, applied)
+            elif (
+                isinstance(event, ActionExecuted)
+                and event.action_name in loop_names
+                and not tracker._first_loop_execution_or_unhappy_path(event.action_name, applied)
+            ):
+                tracker._undo_till_previous_loop_execution(event.action_name, applied)
+            else:
+                applied.append(event)
+        return applied
+
+    def names_of_loops(events: Any) -> frozenset[str]:
+        return frozenset(e.name for e in events if isinstance(e, ActiveLoop) and e.name)
+
+    def applied_events(self: DialogueStateTracker) -> list[Any]:
+        events = self.events
+        count = len(events)
+        kept: _Applied | None = self.__dict__.get("_bijli_applied")
+        applied: list[Any] | None = None
+        if (
+            kept is not None
+            and 0 < kept.count <= count
+            and events[0] is kept.first
+            and events[kept.count - 1] is kept.last
+        ):
+            new = list(itertools.islice(events, kept.count, None))
+            loop_names = kept.loop_names | names_of_loops(new)
+            if loop_names == kept.loop_names:
+                applied = fold(self, new, loop_names, list(kept.applied))
+        if applied is None:
+            loop_names = names_of_loops(events)
+            applied = fold(self, events, loop_names, [])
+        if count:
+            self.__dict__["_bijli_applied"] = _Applied(
+                count, events[0], events[-1], loop_names, list(applied)
+            )
+        return applied
+
+    DialogueStateTracker.applied_events = applied_events
+
+
+@dataclass(eq=False)
+class _Walk:
+    """Rasa's walk over a tracker's applied events (``Domain.states_for_tracker_history``),
+    stopped after the events in ``applied``, to be taken further when more come."""
+
+    domain: Any
+    options: tuple[bool, bool]
+    rule_only: Any
+    #: The applied events walked so far, and the replayed tracker after them.
+    applied: list[Any]
+    tracker: Any
+    #: The state before each ActionExecuted walked so far (the last, current state is not).
+    states: list[dict[str, Any]]
+    #: The walk's two running variables, as Rasa names them.
+    last_ml_action_sub_state: Any = None
+    turn_was_hidden: bool = False
+
+
+def cache_past_states() -> None:
+    """Build a tracker's dialogue states once, and then only the states of its new events.
+
+    Every prediction, RulePolicy (twice: the text, then the intent of the latest message),
+    MemoizationPolicy and TEDPolicy each ask the tracker for its past states, and each time
+    Rasa replays the whole session event by event to build them (``past_states``): about a
+    quarter of the Rasa process's CPU on a 20-turn session, and growing with the session. Rule
+    asks with one set of options, Memo and TED with another; the states only depend on those
+    options, the domain and the tracker's applied events.
+
+    Rasa's walk (``Domain.states_for_tracker_history``) replays the applied events on a fresh
+    tracker and takes a state before each ``ActionExecuted``, then one of the end. Everything
+    before the last event depends only on the events before it, so the walk is kept on the
+    tracker object, per domain and options, where it stopped, and the next call walks only the
+    applied events that were not there then. Events are compared by identity: a turn appends
+    new event objects, and bot.rasa_runtime.tracker_store keeps the same objects from turn to
+    turn. When the applied events walked are not the start of the tracker's applied events (an
+    undone turn, a restart, a form's repeated run that undoes the turn before it), the walk
+    starts again from the beginning. The end state is taken afresh every call.
+
+    Callers change the states they get (the featurizer deletes the text or the intent of the
+    last user turn), so each gets its own copy of every state and sub-state, as if built
+    afresh; the sub-states' values are immutable.
+    """
+    import operator
+
+    from rasa.shared.core.constants import PREVIOUS_ACTION
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    def copy_states(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {name: dict(sub) if isinstance(sub, dict) else sub for name, sub in state.items()}
+            for state in states
+        ]
+
+    def step(walk: _Walk, tr: Any, hide_rule_turn: bool, keep: bool) -> dict[str, Any] | None:
+        """One iteration of Rasa's loop in ``states_for_tracker_history``, on ``walk``'s
+        running variables (left as they were unless ``keep``); the state it appends, or None."""
+        domain = walk.domain
+        omit_unset_slots, ignore_rule_only_turns = walk.options
+        last_ml_action_sub_state = walk.last_ml_action_sub_state
+        turn_was_hidden = walk.turn_was_hidden
+        if ignore_rule_only_turns:
+            if not turn_was_hidden:
+                last_ml_action_sub_state = domain._get_prev_action_sub_state(tr)
+            if not tr.followup_action and not tr.latest_action_name == tr.active_loop_name:
+                turn_was_hidden = hide_rule_turn
+        if keep:
+            walk.last_ml_action_sub_state = last_ml_action_sub_state
+            walk.turn_was_hidden = turn_was_hidden
+        if ignore_rule_only_turns and turn_was_hidden:
+            return None
+        state = domain.get_active_state(tr, omit_unset_slots=omit_unset_slots)
+        if ignore_rule_only_turns:
+            domain._remove_rule_only_features(state, walk.rule_only)
+            if walk.states:
+                domain._substitute_rule_only_user_input(state, walk.states[-1])
+            if last_ml_action_sub_state:
+                state[PREVIOUS_ACTION] = last_ml_action_sub_state
+        state = domain._clean_state(state)
+        if keep:
+            walk.states.append(state)
+        return state
+
+    def past_states(
+        self: DialogueStateTracker,
+        domain: Any,
+        omit_unset_slots: bool = False,
+        ignore_rule_only_turns: bool = False,
+        rule_only_data: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        options = (omit_unset_slots, ignore_rule_only_turns)
+        # Rasa reads rule_only_data only to ignore rule-only turns (RulePolicy, which does not,
+        # passes a new dict each time).
+        rule_only = rule_only_data if ignore_rule_only_turns else None
+        applied = self.applied_events()
+        walks: list[_Walk] = self.__dict__.setdefault("_bijli_walks", [])
+        # The domain by identity (the walk holds it, so its id is not reused).
+        walk = next(
+            (
+                w
+                for w in walks
+                if w.domain is domain and w.options == options and w.rule_only == rule_only
+            ),
+            None,
+        )
+        if walk is not None and (
+            len(walk.applied) > len(applied) or not all(map(operator.is_, walk.applied, applied))
+        ):
+            walks.remove(walk)
+            walk = None
+        if walk is None:
+            walk = _Walk(domain, options, copy.deepcopy(rule_only), [], self.init_copy(), [])
+            # Walks for another domain (an older model) are of no more use.
+            walks[:] = [w for w in walks if w.domain is domain]
+            walks.append(walk)
+        tr = walk.tracker
+        for event in applied[len(walk.applied) :]:
+            if isinstance(event, ActionExecuted):
+                step(walk, tr, event.hide_rule_turn, keep=True)
+            tr.update(event)
+        walk.applied = applied
+        last = step(walk, tr, False, keep=False)
+        return copy_states(walk.states if last is None else [*walk.states, last])
+
+    DialogueStateTracker.past_states = past_states
+
+
+#: Rasa modules whose only use of ``copy.deepcopy`` is for the values of debug log lines.
+DEBUG_DEEPCOPY_MODULES = (
+    "rasa.core.processor",
+    "rasa.core.policies.rule_policy",
+    "rasa.core.policies.memoization",
+)
+
+
+def skip_unlogged_deepcopies(modules: tuple[str, ...] = DEBUG_DEEPCOPY_MODULES) -> None:
+    """Deep-copy the values of Rasa's debug log lines only when debug lines are written.
+
+    Rasa 3.6 passes ``copy.deepcopy(...)`` of the states, parse data and events to
+    ``structlogger.debug`` in these modules, copied before the logger drops the line at the
+    INFO level it runs at. Each of these modules uses ``copy`` for nothing else (checked
+    against Rasa's source in tests/rasa_runtime). With debug logging on, the copies are made.
+    """
+    import importlib
+    import logging
+    import types
+
+    def shim(logger: logging.Logger) -> types.SimpleNamespace:
+        def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+            # structlog's stdlib level filter asks the module's logger the same question.
+            if logger.isEnabledFor(logging.DEBUG):
+                return copy.deepcopy(value, memo)
+            return value
+
+        return types.SimpleNamespace(deepcopy=deepcopy)
+
+    for name in modules:
+        module = importlib.import_module(name)
+        if getattr(module, "copy", None) is copy:
+            module.copy = shim(logging.getLogger(name))  # type: ignore[attr-defined]

@@ -14,8 +14,19 @@ This store keeps the same data in two Redis keys per conversation:
 
 A save appends only the events after those (``RPUSH``, in one ``MULTI``), as Rasa's SQL tracker
 store does. A retrieve reads only the latest session, with one ``LRANGE``. A tracker whose events
-do not line up with the stored ones (the REST API's "replace events") is written out whole.
-Rasa's lock store already serialises the turns of one sender, so two saves never race.
+do not line up with the stored ones (the REST API's "replace events") is written out whole, and
+counts one more ``rewrites`` in the hash. Rasa's lock store already serialises the turns of one
+sender, so two saves never race.
+
+Each process (each Sanic worker) also keeps the trackers it last saved or read, for the
+``cache_size`` senders it saw last (endpoints.yml; 0 turns it off). A retrieve first asks Redis
+for the hash and the list's length. While the stored conversation is the one the process
+holds (same ``first``/``start``/``session``/``rewrites``, the list no shorter), it reads only the
+events another process appended since, if any, instead of the whole session, and rebuilds the
+tracker's state from its events exactly as Rasa does after reading them (``replay_events``).
+Anything else (another session, a rewrite, a tracker changed and never saved) reads the
+session from Redis as before. The events stay the same objects from turn to turn, which is
+what lets bot.rasa_runtime.speedups extend the past states instead of rebuilding them.
 
 Configure it in endpoints.yml with
 ``type: bot.rasa_runtime.tracker_store.EventLogTrackerStore`` and the same keys as Rasa's
@@ -25,7 +36,9 @@ Configure it in endpoints.yml with
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -45,6 +58,32 @@ log = logging.getLogger(__name__)
 EVENTS_SUFFIX = ":events"
 META_SUFFIX = ":meta"
 
+#: How many senders' trackers each process keeps between turns (endpoints.yml ``cache_size``).
+DEFAULT_CACHE_SIZE = 512
+
+#: The hash fields that say which stored conversation a kept tracker is: a change in any of them
+#: (a new session, a rewrite, a conversation deleted and begun again) means read it afresh.
+_IDENTITY_FIELDS = ("first", "start", "session", "rewrites")
+
+
+@dataclass(eq=False)
+class _Kept:
+    """A tracker this process saved or read, and what Redis held for it then."""
+
+    tracker: DialogueStateTracker
+    domain: Any
+    #: The hash's identity fields and the list's length when the tracker matched them.
+    identity: tuple[str | None, ...]
+    stored: int
+    #: The tracker's event count and last event then: anything added since and not saved
+    #: (a failed turn) makes it unusable.
+    count: int
+    last: Event
+
+    def unchanged(self) -> bool:
+        events = self.tracker.events
+        return len(events) == self.count and events[-1] is self.last
+
 
 def _is_session_start(event: Event) -> bool:
     return isinstance(event, ActionExecuted) and event.action_name == ACTION_SESSION_START_NAME
@@ -53,8 +92,10 @@ def _is_session_start(event: Event) -> bool:
 class EventLogTrackerStore(RedisTrackerStore):
     """Redis tracker store with an append-only event list per conversation."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cache_size: int = DEFAULT_CACHE_SIZE, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.cache_size = int(cache_size)
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
         # Rasa's store makes its client without timeouts, so an unresponsive Redis would hold a
         # turn (and the sender's lock) for ever. No connection exists yet: set them on the pool.
         self.red.connection_pool.connection_kwargs.update(
@@ -81,18 +122,20 @@ class EventLogTrackerStore(RedisTrackerStore):
 
         if offset is None:
             # Not a continuation of what is stored: the tracker replaces the conversation.
-            self._write(tracker.sender_id, 0, events, timeout)
-            return
-        known = stored - offset
-        if known > len(events) or (
-            known and not _same_time(events[known - 1].timestamp, meta.get("last"))
-        ):
-            # Events the store holds are gone from the tracker: rewrite its part of the list.
-            self._write(tracker.sender_id, offset, events, timeout)
-            return
-        new = events[known:]
-        if new:
-            self._append(tracker.sender_id, stored, new, meta, timeout)
+            offset = 0
+            meta, stored = self._write(tracker.sender_id, 0, events, meta, timeout)
+        else:
+            known = stored - offset
+            if known > len(events) or (
+                known and not _same_time(events[known - 1].timestamp, meta.get("last"))
+            ):
+                # Events the store holds are gone from the tracker: rewrite its part of the list.
+                meta, stored = self._write(tracker.sender_id, offset, events, meta, timeout)
+            elif known < len(events):
+                meta, stored = self._append(
+                    tracker.sender_id, stored, events[known:], meta, timeout
+                )
+        self._keep(tracker, meta, stored, offset)
 
     @staticmethod
     def _offset(tracker: DialogueStateTracker, meta: dict[str, str], stored: int) -> int | None:
@@ -114,7 +157,8 @@ class EventLogTrackerStore(RedisTrackerStore):
         new: Sequence[Event],
         meta: dict[str, str],
         timeout: float | None,
-    ) -> None:
+    ) -> tuple[dict[str, str], int]:
+        """Append ``new``; return the hash and the list's length as they are now."""
         events_key, meta_key = self._keys(sender_id)
         fields: dict[str, Any] = {"last": repr(new[-1].timestamp)}
         if not stored:
@@ -128,16 +172,19 @@ class EventLogTrackerStore(RedisTrackerStore):
             pipe.rpush(events_key, *(dumps(event.as_dict()) for event in new))
             pipe.hset(meta_key, mapping=fields)
             self._expire(pipe, sender_id, timeout)
-            pipe.execute()
+            length = pipe.execute()[0]
+        return {**meta, **{k: str(v) for k, v in fields.items()}}, length
 
     def _write(
         self,
         sender_id: str,
         offset: int,
         events: Sequence[Event],
+        meta: dict[str, str],
         timeout: float | None,
-    ) -> None:
-        """Replace the stored list from index ``offset`` on with ``events``."""
+    ) -> tuple[dict[str, str], int]:
+        """Replace the stored list from index ``offset`` on with ``events``; return the hash
+        and the list's length as they are now."""
         events_key, meta_key = self._keys(sender_id)
         starts = [i for i, event in enumerate(events) if _is_session_start(event)]
         channel, _, number = sender_id.rpartition(":")
@@ -149,6 +196,7 @@ class EventLogTrackerStore(RedisTrackerStore):
                 events=len(events),
             )
         )
+        fields: dict[str, Any] = {}
         with self.red.pipeline(transaction=True) as pipe:
             if offset:
                 pipe.ltrim(events_key, 0, offset - 1)
@@ -157,7 +205,7 @@ class EventLogTrackerStore(RedisTrackerStore):
             if events:
                 pipe.rpush(events_key, *(dumps(event.as_dict()) for event in events))
                 # The tracker began at the stored session start (offset), or at the first event.
-                fields: dict[str, Any] = {
+                fields = {
                     "session": offset + starts[-1] if starts else offset,
                     "start": repr(events[starts[-1] if starts else 0].timestamp),
                     "last": repr(events[-1].timestamp),
@@ -165,17 +213,99 @@ class EventLogTrackerStore(RedisTrackerStore):
                 if not offset:
                     fields["first"] = repr(events[0].timestamp)
                 pipe.hset(meta_key, mapping=fields)
+                # Processes that keep this conversation's tracker read it afresh.
+                rewrites_at = len(pipe.command_stack)
+                pipe.hincrby(meta_key, "rewrites", 1)
             self._expire(pipe, sender_id, timeout)
-            pipe.execute()
+            results = pipe.execute()
+        if not events:
+            return {}, 0
+        fields["rewrites"] = results[rewrites_at]
+        kept = meta if offset else {}
+        return {**kept, **{k: str(v) for k, v in fields.items()}}, offset + len(events)
 
     def _expire(self, pipe: Any, sender_id: str, timeout: float | None) -> None:
         if timeout:
             for key in self._keys(sender_id):
                 pipe.expire(key, int(timeout))
 
+    def _keep(
+        self, tracker: DialogueStateTracker, meta: dict[str, str], stored: int, offset: int
+    ) -> None:
+        """Keep ``tracker`` for its sender's next turn if it is the stored latest session."""
+        sender_id = tracker.sender_id
+        session = int(meta.get("session", 0)) if meta else -1
+        if (
+            not self.cache_size
+            or not tracker.events
+            or offset != session
+            or len(tracker.events) != stored - session
+        ):
+            self._kept.pop(sender_id, None)
+            return
+        self._kept[sender_id] = _Kept(
+            tracker,
+            self.domain,
+            tuple(meta.get(name) for name in _IDENTITY_FIELDS),
+            stored,
+            len(tracker.events),
+            tracker.events[-1],
+        )
+        self._kept.move_to_end(sender_id)
+        while len(self._kept) > self.cache_size:
+            self._kept.popitem(last=False)
+
+    def _kept_tracker(
+        self, sender_id: str, meta: dict[str, str], stored: int
+    ) -> DialogueStateTracker | None:
+        """The kept tracker brought up to date with Redis, or None if it cannot be."""
+        kept = self._kept.get(sender_id)
+        if (
+            kept is None
+            or kept.domain is not self.domain
+            or kept.identity != tuple(meta.get(name) for name in _IDENTITY_FIELDS)
+            or stored < kept.stored
+            or (stored == kept.stored and not _same_time(kept.last.timestamp, meta.get("last")))
+            or not kept.unchanged()
+        ):
+            return None
+        tracker = kept.tracker
+        if stored > kept.stored:
+            # Another process's turns: read only their events.
+            items = self.red.lrange(self._keys(sender_id)[0], kept.stored, -1)
+            if len(items) != stored - kept.stored:
+                return None
+            tracker.events.extend(_parse(items))
+        # The state Rasa rebuilds from the events it reads (recreate_from_dialogue), not the
+        # state the live turn left (they differ inside a form: the form's repeated runs are
+        # not applied events).
+        tracker._reset()
+        tracker.replay_events()
+        tracker.model_id = None
+        tracker.assistant_id = None
+        return tracker
+
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The latest conversation session."""
-        return self._load(sender_id, all_sessions=False)
+        if not self.cache_size:
+            return self._load(sender_id, all_sessions=False)
+        events_key, meta_key = self._keys(sender_id)
+        with self.red.pipeline(transaction=False) as pipe:
+            meta, stored = pipe.hgetall(meta_key).llen(events_key).execute()
+        if not stored:
+            self._kept.pop(sender_id, None)
+            return None
+        tracker = self._kept_tracker(sender_id, meta, stored)
+        session = int(meta.get("session", 0))
+        if tracker is None:
+            items = self.red.lrange(events_key, session, -1)
+            if not items:
+                return None
+            tracker = self._tracker_of(sender_id, items)
+            if len(items) != stored - session:
+                return tracker  # changed since the hash was read: not kept
+        self._keep(tracker, meta, stored, session)
+        return tracker
 
     async def retrieve_full_tracker(self, sender_id: str) -> DialogueStateTracker | None:
         """Every session of the conversation."""
@@ -188,10 +318,12 @@ class EventLogTrackerStore(RedisTrackerStore):
         if not items:
             log.debug("no tracker for conversation %s", sender_id)
             return None
-        # One parse of the joined items is cheaper than one parse per event.
-        events = deserialise_events(orjson.loads("[" + ",".join(items) + "]"))
+        return self._tracker_of(sender_id, items)
+
+    def _tracker_of(self, sender_id: str, items: list[str]) -> DialogueStateTracker:
+        """A tracker rebuilt from stored events, as Rasa's own stores rebuild it."""
         tracker = self.init_tracker(sender_id)
-        tracker.recreate_from_dialogue(Dialogue(sender_id, events))
+        tracker.recreate_from_dialogue(Dialogue(sender_id, _parse(items)))
         return tracker
 
     async def exists(self, conversation_id: str) -> bool:
@@ -203,6 +335,11 @@ class EventLogTrackerStore(RedisTrackerStore):
         cut = len(EVENTS_SUFFIX)
         start = len(self.key_prefix)
         return [key[start:-cut] for key in self.red.scan_iter(match=pattern, count=1000)]
+
+
+def _parse(items: list[str]) -> list[Event]:
+    """Stored events, read back (one parse of the joined items beats one parse per item)."""
+    return deserialise_events(orjson.loads("[" + ",".join(items) + "]"))
 
 
 def _same_time(timestamp: float, stored: str | None) -> bool:

@@ -23,6 +23,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import EndpointConfig
 
+from bot import signing
 from bot.dev.embedded_redis import free_port
 from bot.rasa_runtime import channel
 
@@ -166,3 +167,28 @@ def test_installing_twice_records_once(hooks: None) -> None:
         return failures
 
     assert len(asyncio.run(turn())) == 1
+
+
+def test_the_channel_vouches_for_a_location_pin_to_the_actions() -> None:
+    secret = "s3cret-for-tests"
+    seen: list[Any] = []
+
+    async def on_new_message(message: Any) -> None:
+        seen.append(message)
+        await message.output_channel.send_text_message(message.sender_id, "ok")
+
+    pinned = signing.new_message(
+        "whatsapp", "+919876543210", "consumer", "/report_power_cut", location=(26.4268, 80.3325)
+    )
+    plain = signing.new_message("whatsapp", "+919876543210", "consumer", "light nahi hai")
+    for msg in (pinned, plain):
+        response = asyncio.run(channel.GatewayInput(secret).run_turn(msg, on_new_message))
+        assert response.status == 200
+    first, second = seen
+    assert signing.vouched_location(secret, first.sender_id, first.message_id, first.metadata) == (
+        26.4268,
+        80.3325,
+    )
+    assert signing.LOCATION_KEY not in second.metadata
+    # The sender is vouched for as before.
+    assert signing.vouched_sender(secret, first.sender_id, first.message_id, first.metadata)

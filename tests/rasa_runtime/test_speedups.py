@@ -6,11 +6,16 @@ suite sees Rasa untouched.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import importlib
 import inspect
 import json
+import logging
 import threading
+import warnings
 from collections.abc import Iterator
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,11 +23,34 @@ import numpy as np
 import orjson
 import pytest
 from jsonschema import ValidationError
+from rasa.core.actions.action import ActionExecutionRejection as RasaRejection
 from rasa.core.actions.action import RemoteAction
-from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionExecutionRejected,
+    ActiveLoop,
+    BotUttered,
+    Event,
+    FollowupAction,
+    Restarted,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import EndpointConfig
+from rasa_sdk import Action
+from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
 
+from bot import signing
 from bot.rasa_runtime import speedups as rasa_speedups
+from bot.settings import ROOT
+from tests.actions.helpers import MESSAGE_ID, MOBILE, STRANGER
+from tests.actions.helpers import vouched as _vouched
 
 
 def test_action_responses_are_checked_as_rasa_checks_them(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,6 +70,56 @@ def test_action_responses_are_checked_as_rasa_checks_them(monkeypatch: pytest.Mo
         action._validate_action_result(bad)
     assert ours.value.message == theirs.value.message
     assert "Failed to validate Action server response" in ours.value.message
+
+
+def test_the_quick_check_accepts_only_what_the_schema_accepts() -> None:
+    from jsonschema import validators
+
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validators.validator_for(schema)
+    full = validator_class(schema)
+    quick = rasa_speedups.valid_by_event_name(schema, validator_class)
+    valid_events = [
+        e.as_dict()
+        for e in (
+            SlotSet("language", "hi"),
+            SlotSet("account_number", None),
+            ActionExecuted("action_listen"),
+            UserUttered("hi", {"name": "greet", "confidence": 0.9}, message_id="m1"),
+            BotUttered("Namaste", {"buttons": None}, {"utter_action": "utter_greet"}),
+            ActiveLoop("account_form"),
+            ActiveLoop(None),
+            SessionStarted(),
+            ActionExecutionRejected("account_form"),
+            FollowupAction("action_listen"),
+            Restarted(),
+        )
+    ]
+    valid = [
+        {"events": valid_events, "responses": [{"response": "utter_greet"}]},
+        {"events": [], "responses": []},
+        {"responses": []},
+        {},
+    ]
+    invalid = [
+        {"events": [{"event": "slot", "name": "language"}], "responses": []},  # no value
+        {"events": [{"event": "no_such_event"}], "responses": []},
+        {"events": [{"name": "language", "value": "hi"}], "responses": []},  # no event name
+        {"events": [{"event": "slot", "name": "x", "value": 1, "timestamp": "now"}]},
+        {"events": [{"event": 7}]},
+        {"events": ["slot"]},
+        {"events": {"event": "slot"}},
+        {"events": [], "responses": "not a list"},
+        {"events": [], "responses": ["not an object"]},
+        ["not", "an", "object"],
+    ]
+
+    for result in valid:
+        assert full.is_valid(result)
+        assert quick(result) is True
+    for result in invalid:
+        assert not full.is_valid(result)
+        assert quick(result) is False
 
 
 def test_event_types_resolve_to_the_same_classes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,3 +223,438 @@ def test_the_action_server_parses_bodies_with_orjson(monkeypatch: pytest.MonkeyP
     request.body = b"{not json"
     with pytest.raises(InvalidUsage):
         _ = request.json
+
+
+# In-process actions ---------------------------------------------------------------------------
+
+
+class Rejecting(Action):
+    def name(self) -> str:
+        return "action_test_rejecting"
+
+    def run(self, dispatcher: Any, tracker: Any, domain: Any) -> list[dict[str, Any]]:
+        raise SdkRejection(self.name(), "not this time")
+
+
+class Failing(Action):
+    def name(self) -> str:
+        return "action_test_failing"
+
+    def run(self, dispatcher: Any, tracker: Any, domain: Any) -> list[dict[str, Any]]:
+        raise KeyError("a bug")
+
+
+class Uttering(Action):
+    def name(self) -> str:
+        return "action_test_uttering"
+
+    def run(self, dispatcher: Any, tracker: Any, domain: Any) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_ask_account_number")
+        return [{"event": "slot", "name": "pending_query", "value": ("a", "tuple")}]
+
+
+TEST_ACTIONS = (
+    *rasa_speedups.IN_PROCESS_ACTIONS,
+    f"{__name__}:Rejecting",
+    f"{__name__}:Failing",
+    f"{__name__}:Uttering",
+)
+
+
+@pytest.fixture()
+def in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RemoteAction, "run", RemoteAction.run)
+    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
+    rasa_speedups.fast_action_request_bodies()
+    rasa_speedups.run_pure_actions_in_process(TEST_ACTIONS)
+
+
+@lru_cache(maxsize=1)
+def _domain() -> Domain:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Slot auto-fill has been removed")
+        return Domain.load(str(ROOT / "bot" / "intents"))
+
+
+def _tracker(
+    text: str,
+    intent: str,
+    sender_id: str,
+    metadata: dict[str, Any],
+    message_id: str = MESSAGE_ID,
+) -> DialogueStateTracker:
+    events = [
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered(
+            text,
+            {"name": intent, "confidence": 0.98},
+            metadata=metadata,
+            message_id=message_id,
+        ),
+    ]
+    return DialogueStateTracker.from_events(sender_id, events, slots=_domain().slots)
+
+
+def _run(action: str, tracker: DialogueStateTracker, url: str) -> list[Event]:
+    remote = RemoteAction(action, EndpointConfig(url + "/webhook"))
+    return asyncio.run(
+        remote.run(
+            CollectingOutputChannel(),
+            TemplatedNaturalLanguageGenerator(_domain().responses),
+            tracker,
+            _domain(),
+        )
+    )
+
+
+def _slots(events: list[Event]) -> dict[str, Any]:
+    return {e.key: e.value for e in events if isinstance(e, SlotSet)}
+
+
+def test_slot_mappings_are_validated_in_rasa_without_the_action_server(
+    in_process: None, recorder: str
+) -> None:
+    tracker = _tracker("मेरा बिल कितना है", "ask_bill_amount", **_vouched(MOBILE, channel="sms"))
+
+    slots = _slots(_run("action_validate_slot_mappings", tracker, recorder))
+
+    assert slots == {"channel": "sms", "mobile": MOBILE, "role": "consumer", "language": "hi"}
+    assert _Recorder.bodies == []  # the action server was never asked
+
+
+def test_in_process_actions_trust_only_the_channels_vouch(in_process: None, recorder: str) -> None:
+    forged = _vouched(MOBILE)
+    forged["metadata"][signing.VOUCH_KEY]["mobile"] = STRANGER  # signed for MOBILE, not this
+    plain = {"sender_id": f"whatsapp:{MOBILE}", "metadata": {"mobile": MOBILE, "role": "staff"}}
+
+    for who in (forged, plain):
+        slots = _slots(
+            _run("action_validate_slot_mappings", _tracker("bill", "ask", **who), recorder)
+        )
+        assert slots.keys().isdisjoint({"channel", "mobile", "role"})
+
+
+def test_other_actions_still_go_to_the_action_server(in_process: None, recorder: str) -> None:
+    tracker = _tracker("bill kitna hai", "ask_bill_amount", **_vouched(MOBILE, channel="sms"))
+
+    assert _run("action_bill_amount", tracker, recorder) == []
+
+    ((_, body),) = _Recorder.bodies
+    assert json.loads(body)["next_action"] == "action_bill_amount"
+
+
+def test_in_process_answers_go_through_rasas_checks(in_process: None, recorder: str) -> None:
+    tracker = _tracker("hi", "greet", **_vouched(MOBILE, channel="sms"))
+
+    with pytest.raises(RasaRejection) as rejected:
+        _run("action_test_rejecting", tracker, recorder)
+    assert rejected.value.action_name == "action_test_rejecting"
+    assert rejected.value.message == "not this time"
+    with pytest.raises(
+        RasaException, match="Failed to execute custom action 'action_test_failing'"
+    ):
+        _run("action_test_failing", tracker, recorder)
+
+    uttered, slot = _run("action_test_uttering", tracker, recorder)
+    assert isinstance(uttered, BotUttered)
+    assert uttered.metadata["utter_action"] == "utter_ask_account_number"
+    # Through JSON, as from the action server: a tuple arrives as a list.
+    assert slot == SlotSet("pending_query", ["a", "tuple"])
+    assert _Recorder.bodies == []
+
+
+# The past states and applied events, taken further event by event ------------------------------
+
+#: Rasa's own (no test leaves a speed-up installed: each restores Rasa's with monkeypatch).
+RASAS_APPLIED_EVENTS = DialogueStateTracker.applied_events
+
+OPTIONS = [
+    {},
+    {"omit_unset_slots": True},
+    {"ignore_rule_only_turns": True, "rule_only_data": {"slots": ["needs_account"], "loops": []}},
+]
+
+
+def _conversation() -> DialogueStateTracker:
+    tracker = _tracker("bill kitna hai", "ask_bill_amount", **_vouched(MOBILE, channel="sms"))
+    tracker.update_with_events(
+        [
+            SlotSet("language", "hinglish"),
+            ActionExecuted("action_bill_amount"),
+            SlotSet("needs_account", True),
+            ActionExecuted("account_form"),
+            ActiveLoop("account_form"),
+            SlotSet("requested_slot", "account_number"),
+            ActionExecuted("action_listen"),
+            UserUttered("456789", {"name": "inform", "confidence": 0.9}),
+        ],
+        _domain(),
+    )
+    return tracker
+
+
+def _rasas_states(tracker: DialogueStateTracker, **options: Any) -> list[dict[str, Any]]:
+    """The states as Rasa builds them, walking the whole history."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DialogueStateTracker, "applied_events", RASAS_APPLIED_EVENTS)
+        return Domain.states_for_tracker_history(_domain(), tracker, **options)
+
+
+@pytest.fixture()
+def incremental(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Applied events and past states taken further event by event (restored afterwards)."""
+    monkeypatch.setattr(DialogueStateTracker, "past_states", DialogueStateTracker.past_states)
+    monkeypatch.setattr(DialogueStateTracker, "applied_events", RASAS_APPLIED_EVENTS)
+    rasa_speedups.cache_applied_events()
+    rasa_speedups.cache_past_states()
+
+
+def test_past_states_are_the_states_rasa_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(DialogueStateTracker, "past_states", DialogueStateTracker.past_states)
+    tracker, domain = _conversation(), _domain()
+    expected = [_rasas_states(tracker, **options) for options in OPTIONS]
+    rasa_speedups.cache_past_states()
+    built: list[Any] = []
+    monkeypatch.setattr(
+        "rasa.shared.core.domain.Domain.get_active_state",
+        _counting(Domain.get_active_state, built),
+    )
+
+    for _ in range(3):
+        for options, states in zip(OPTIONS, expected, strict=True):
+            got = tracker.past_states(domain, **options)
+            assert got == states
+            # What a caller does to its states (the featurizer drops the last turn's text)
+            # reaches no other caller.
+            del got[-1]["user"]["intent"]
+            got[0].clear()
+    # The walk once for each set of options, then only the state of the end on each call.
+    walked = sum(len(states) - 1 for states in expected)
+    assert len(built) == walked + 3 * len(OPTIONS)
+
+    # Rule-only data read fresh each call when rule-only turns are ignored.
+    other = {"slots": [], "loops": ["account_form"]}
+    assert tracker.past_states(domain, ignore_rule_only_turns=True, rule_only_data=other) == (
+        _rasas_states(tracker, ignore_rule_only_turns=True, rule_only_data=other)
+    )
+
+    # A new event: only the states after the last one walked are built.
+    built.clear()
+    tracker.update(ActionExecuted("utter_help"), domain)
+    again = tracker.past_states(domain)
+    assert len(built) == 2  # the state before the new ActionExecuted, and the end
+    assert again != expected[0]
+    assert again == _rasas_states(tracker)
+    # An undone turn: the events walked are no longer the start of the applied ones.
+    from rasa.shared.core.events import UserUtteranceReverted
+
+    built.clear()
+    tracker.update(UserUtteranceReverted(), domain)
+    ours = tracker.past_states(domain)
+    assert len(built) == len(ours)  # every state built again
+    assert ours == _rasas_states(tracker)
+
+
+def _counting(method: Any, calls: list[Any]) -> Any:
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return method(self, *args, **kwargs)
+
+    return counted
+
+
+RULE_ONLY = [
+    {"slots": ["needs_account", "requested_slot"], "loops": []},
+    {"slots": [], "loops": ["account_form"]},
+]
+ALL_OPTIONS = [
+    *OPTIONS,
+    {"omit_unset_slots": True, "ignore_rule_only_turns": True, "rule_only_data": RULE_ONLY[1]},
+]
+
+
+def _conversation_test_trackers() -> list[DialogueStateTracker]:
+    """The trackers of the conversation tests' stories (tests/conversations), as Rasa's
+    training data generator builds them."""
+    from rasa.shared.core.generator import TrainingDataGenerator
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+    from rasa.shared.core.training_data.structures import StoryGraph
+
+    steps = []
+    for path in sorted((ROOT / "tests" / "conversations").glob("*.yml")):
+        steps += YAMLStoryReader(_domain()).read_from_file(str(path))
+    generator = TrainingDataGenerator(
+        StoryGraph(steps), _domain(), augmentation_factor=0, use_story_concatenation=False
+    )
+    return generator.generate_story_trackers()
+
+
+def _grown_event_by_event(events: list[Event], every: int = 1) -> int:
+    """Feed ``events`` to a tracker one at a time, as turns do, and compare its applied events
+    and past states with Rasa's after every ``every`` of them; return how many comparisons of
+    past states were made."""
+    tracker = DialogueStateTracker(STRANGER, _domain().slots)
+    compared = 0
+    for index, event in enumerate(events, 1):
+        tracker.update(event)
+        if index % every and index != len(events):
+            continue
+        theirs = RASAS_APPLIED_EVENTS(tracker)
+        ours = tracker.applied_events()
+        assert len(ours) == len(theirs)
+        assert all(a is b for a, b in zip(ours, theirs, strict=True))
+        ours.clear()  # a caller's own list
+        for options in ALL_OPTIONS:
+            assert tracker.past_states(_domain(), **options) == _rasas_states(tracker, **options)
+            compared += 1
+    return compared
+
+
+def test_past_states_built_turn_by_turn_are_rasas_across_the_conversation_tests(
+    incremental: None,
+) -> None:
+    trackers = _conversation_test_trackers()
+    assert len(trackers) > 40
+    # Forms run again and again in these (their repeated runs are undone in applied events).
+    assert any(isinstance(e, ActiveLoop) for t in trackers for e in t.events)
+
+    compared = sum(_grown_event_by_event(list(t.events)) for t in trackers)
+    # Several events between two predictions, as an action's events or another turn bring.
+    compared += sum(_grown_event_by_event(list(t.events), every=4) for t in trackers)
+
+    assert compared > 4000
+
+
+def test_past_states_follow_undone_turns_restarts_and_hidden_rule_turns(
+    incremental: None,
+) -> None:
+    from rasa.shared.core.events import (
+        ActionReverted,
+        DefinePrevUserUtteredFeaturization,
+        UserUtteranceReverted,
+    )
+
+    def user(text: str, intent: str) -> list[Event]:
+        return [
+            ActionExecuted("action_listen"),
+            UserUttered(text, {"name": intent, "confidence": 0.9}),
+            DefinePrevUserUtteredFeaturization(False),
+        ]
+
+    events: list[Event] = [
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        SlotSet("language", "hi"),
+        *user("hi", "greet"),
+        ActionExecuted("utter_greet", hide_rule_turn=True),
+        *user("bill", "ask_bill_amount"),
+        SlotSet("needs_account", True),
+        ActionExecuted("action_bill_amount", hide_rule_turn=True),
+        FollowupAction("account_form"),
+        ActionExecuted("account_form"),
+        ActiveLoop("account_form"),
+        SlotSet("requested_slot", "account_number"),
+        *user("12", "inform_account_number"),
+        ActionExecuted("account_form"),
+        ActionExecutionRejected("account_form"),
+        ActionExecuted("utter_help", hide_rule_turn=True),
+        UserUtteranceReverted(),
+        *user("456789", "inform_account_number"),
+        SlotSet("account_number", "456789"),
+        ActionExecuted("account_form"),
+        ActiveLoop(None),
+        ActionExecuted("action_bill_amount"),
+        ActionReverted(),
+        ActionExecuted("utter_help"),
+        *user("kuch aur", "help"),
+        ActionExecuted("utter_help", hide_rule_turn=True),
+        Restarted(),
+        *user("hello", "greet"),
+        ActionExecuted("utter_greet"),
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        *user("bye", "goodbye"),
+    ]
+
+    # A loop's name first seen after it ran twice: from then on its second run undoes the turn
+    # before it, so the applied events change behind the latest event.
+    late_loop: list[Event] = [
+        *user("bill", "ask_bill_amount"),
+        ActionExecuted("account_form"),
+        *user("12", "inform_account_number"),
+        ActionExecuted("account_form"),
+        ActiveLoop("account_form"),
+        *user("456789", "inform_account_number"),
+        ActionExecuted("account_form"),
+    ]
+    for script in (events, late_loop):
+        assert _grown_event_by_event(script) == len(script) * len(ALL_OPTIONS)
+        for every in (2, 3, 5):
+            assert _grown_event_by_event(script, every) >= len(script) // every * len(ALL_OPTIONS)
+
+
+def test_applied_events_of_changed_events_are_worked_out_afresh(incremental: None) -> None:
+    from rasa.shared.core.events import UserUtteranceReverted
+
+    tracker = _conversation()
+    assert tracker.applied_events() == RASAS_APPLIED_EVENTS(tracker)
+    # Not appended: the last event replaced (as many events, the same first one).
+    tracker.events.pop()
+    tracker.events.append(UserUtteranceReverted())
+    assert tracker.applied_events() == RASAS_APPLIED_EVENTS(tracker)
+    # And a new tracker object on the same events starts on its own.
+    other = DialogueStateTracker.from_events(tracker.sender_id, list(tracker.events))
+    assert other.applied_events() == RASAS_APPLIED_EVENTS(tracker)
+
+
+# Debug log lines' copies ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", rasa_speedups.DEBUG_DEEPCOPY_MODULES)
+def test_the_modules_use_deepcopy_only_in_debug_log_lines(name: str) -> None:
+    module = importlib.import_module(name)
+    tree = ast.parse(inspect.getsource(module))
+    in_debug_lines: set[int] = set()
+    for node in ast.walk(tree):
+        func = getattr(node, "func", None)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(func, ast.Attribute)
+            and func.attr == "debug"
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "structlogger"
+        ):
+            in_debug_lines.update(id(n) for n in ast.walk(node))
+    uses = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "copy"
+    ]
+    assert uses, f"{name} no longer uses copy: drop it from DEBUG_DEEPCOPY_MODULES"
+    assert all(node.attr == "deepcopy" and id(node) in in_debug_lines for node in uses)
+
+
+def test_debug_lines_still_get_copies_when_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rasa.core.processor
+
+    monkeypatch.setattr(rasa.core.processor, "copy", rasa.core.processor.copy)
+    rasa_speedups.skip_unlogged_deepcopies(("rasa.core.processor",))
+    shim = rasa.core.processor.copy
+    logger = logging.getLogger("rasa.core.processor")
+    value = {"events": [{"event": "slot"}]}
+
+    level = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        assert shim.deepcopy(value) is value
+        logger.setLevel(logging.DEBUG)
+        copied = shim.deepcopy(value)
+    finally:
+        logger.setLevel(level)
+    assert copied == value
+    assert copied is not value
+    assert copied["events"][0] is not value["events"][0]

@@ -19,6 +19,7 @@ from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
+    ActiveLoop,
     BotUttered,
     Event,
     SessionStarted,
@@ -242,6 +243,7 @@ def test_rasa_builds_this_store_from_endpoints_yml(
     inner = getattr(built, "_tracker_store", built)
     assert isinstance(inner, EventLogTrackerStore), type(inner)
     assert inner.record_exp == 2592000
+    assert inner.cache_size == 512
 
 
 def test_an_unresponsive_redis_fails_a_turn_in_seconds(domain: Domain):
@@ -267,3 +269,164 @@ def test_an_unresponsive_redis_fails_a_turn_in_seconds(domain: Domain):
         assert not thread.is_alive(), "the turn still waits for Redis"
     assert isinstance(outcome.get("error"), redis.TimeoutError)
     assert time.monotonic() - started < REDIS_SOCKET_TIMEOUT + 5
+
+
+# Trackers kept between turns ------------------------------------------------------------------
+
+
+@pytest.fixture()
+def fresh(domain: Domain, redis_url: str, store: EventLogTrackerStore) -> EventLogTrackerStore:
+    """The same store without kept trackers: every retrieve reads Redis, as Rasa's does."""
+    return EventLogTrackerStore(
+        domain, key_prefix="test", record_exp=3600, cache_size=0, **_redis_kwargs(redis_url)
+    )
+
+
+def state(tracker: DialogueStateTracker | None) -> dict[str, Any]:
+    """Everything a tracker read from a store is: its events and the state they rebuild."""
+    assert tracker is not None
+    return {
+        "events": dicts(tracker),
+        "slots": tracker.current_slot_values(),
+        "latest_message": tracker.latest_message.as_dict() if tracker.latest_message else None,
+        "latest_action": tracker.latest_action,
+        "latest_bot_utterance": tracker.latest_bot_utterance.as_dict()
+        if tracker.latest_bot_utterance
+        else None,
+        "active_loop": tracker.active_loop,
+        "followup_action": tracker.followup_action,
+        "paused": tracker.is_paused(),
+        "model_id": tracker.model_id,
+        "assistant_id": tracker.assistant_id,
+    }
+
+
+def form_turn(clock: Clock, value: str) -> list[Event]:
+    """A turn inside the account form: the form runs again (not an applied event)."""
+    return [
+        UserUttered(
+            value, {"name": "inform_account_number", "confidence": 0.99}, timestamp=clock()
+        ),
+        SlotSet("account_number", value, timestamp=clock()),
+        ActionExecuted("account_form", timestamp=clock()),
+        SlotSet("requested_slot", "account_number", timestamp=clock()),
+        ActionExecuted(ACTION_LISTEN_NAME, timestamp=clock()),
+    ]
+
+
+def form_start(clock: Clock) -> list[Event]:
+    return [
+        UserUttered("bill?", {"name": "ask_bill_amount", "confidence": 0.99}, timestamp=clock()),
+        ActionExecuted("account_form", timestamp=clock()),
+        ActiveLoop("account_form", timestamp=clock()),
+        SlotSet("requested_slot", "account_number", timestamp=clock()),
+        ActionExecuted(ACTION_LISTEN_NAME, timestamp=clock()),
+    ]
+
+
+def test_the_next_turn_gets_the_same_tracker_in_the_state_a_fresh_read_gives(
+    store: EventLogTrackerStore, fresh: EventLogTrackerStore
+) -> None:
+    clock = Clock()
+    sender = "whatsapp:+919700001501"
+    saved = grow(store, sender, session_start(clock) + turn(clock, "hi") + form_start(clock))
+    saved.model_id = "a-model"
+    for events in (form_turn(clock, "12"), form_turn(clock, "345"), turn(clock, "ok")):
+        live = grow(store, sender, events)
+        assert live is saved  # the same object, turn after turn
+        # Inside the form the live tracker's latest message is the form's answer; read back,
+        # Rasa's tracker has the one before the form (the form's runs are undone): so has ours.
+        kept = run(store.retrieve(sender))
+        assert kept is saved
+        assert state(kept) == state(run(fresh.retrieve(sender)))
+    assert state(kept)["latest_message"]["text"] == "ok"
+
+
+def test_turns_served_by_another_process_are_read_as_new_events_only(
+    domain: Domain, redis_url: str, store: EventLogTrackerStore, fresh: EventLogTrackerStore
+) -> None:
+    other = EventLogTrackerStore(domain, key_prefix="test", **_redis_kwargs(redis_url))
+    clock = Clock()
+    sender = "sms:+919700001502"
+    mine = grow(store, sender, session_start(clock) + turn(clock, "hi"))
+    before = list(mine.events)
+    theirs = grow(other, sender, turn(clock, "bill?") + form_start(clock))
+    assert theirs is not mine
+
+    read = run(store.retrieve(sender))
+
+    assert read is mine
+    assert list(read.events)[: len(before)] == before
+    assert all(a is b for a, b in zip(read.events, before, strict=False))
+    assert state(read) == state(run(fresh.retrieve(sender)))
+    # And back: the other process reads this one's turn.
+    grow(store, sender, form_turn(clock, "456789"))
+    assert state(run(other.retrieve(sender))) == state(run(fresh.retrieve(sender)))
+
+
+def test_a_turn_that_never_saved_is_not_kept(
+    store: EventLogTrackerStore, fresh: EventLogTrackerStore
+) -> None:
+    clock = Clock()
+    sender = "whatsapp:+919700001503"
+    saved = grow(store, sender, session_start(clock) + turn(clock, "hi"))
+    failed = run(store.retrieve(sender))
+    failed.update(UserUttered("lost", {"name": "greet"}, timestamp=clock()))  # the turn fails
+
+    read = run(store.retrieve(sender))
+
+    assert read is not saved
+    assert state(read) == state(run(fresh.retrieve(sender)))
+    assert read.latest_message.text == "hi"
+
+
+def test_a_rewrite_or_a_new_session_elsewhere_is_read_afresh(
+    domain: Domain, redis_url: str, store: EventLogTrackerStore, fresh: EventLogTrackerStore
+) -> None:
+    other = EventLogTrackerStore(domain, key_prefix="test", **_redis_kwargs(redis_url))
+    clock = Clock()
+    sender = "whatsapp:+919700001504"
+    grow(store, sender, session_start(clock) + turn(clock, "hi") + turn(clock, "bye"))
+
+    # Another process cuts the conversation back by one event and adds one of its own: as
+    # long as before, and the same last event count, but other events.
+    events = list(run(other.retrieve(sender)).events)[:-1]
+    events.append(BotUttered("phir se", timestamp=clock()))
+    run(other.save(DialogueStateTracker.from_events(sender, events)))
+    assert state(run(store.retrieve(sender))) == state(run(fresh.retrieve(sender)))
+    assert run(store.retrieve(sender)).latest_bot_utterance.text == "phir se"
+
+    grow(other, sender, session_start(clock) + turn(clock, "naya"))
+    read = run(store.retrieve(sender))
+    assert state(read) == state(run(fresh.retrieve(sender)))
+    assert len(read.events) == 3 + 5
+
+
+def test_a_conversation_deleted_and_begun_again_is_read_afresh(
+    store: EventLogTrackerStore, fresh: EventLogTrackerStore, redis_conn: Any
+) -> None:
+    clock = Clock()
+    sender = "sms:+919700001505"
+    grow(store, sender, session_start(clock) + turn(clock, "hi") + turn(clock, "a"))
+    for key in redis_conn.keys(f"{store.key_prefix}{sender}:*"):
+        redis_conn.delete(key)
+    # Begun again elsewhere, with as many events and more.
+    grow(fresh, sender, session_start(clock) + turn(clock, "b") + turn(clock, "c"))
+
+    assert state(run(store.retrieve(sender))) == state(run(fresh.retrieve(sender)))
+
+
+def test_only_the_latest_senders_are_kept(domain: Domain, redis_url: str, redis_conn: Any) -> None:
+    small = EventLogTrackerStore(
+        domain, key_prefix="test", cache_size=2, **_redis_kwargs(redis_url)
+    )
+    clock = Clock()
+    senders = [f"sms:+91970000151{i}" for i in range(3)]
+    saved = [grow(small, s, session_start(clock)) for s in senders]
+
+    # The two saved last are kept; the first is read again (and then kept, in their place).
+    hits = [
+        run(small.retrieve(s)) is t for s, t in reversed(list(zip(senders, saved, strict=True)))
+    ]
+    assert hits == [True, True, False]
+    assert len(small._kept) == 2
