@@ -44,6 +44,18 @@ def create_app(config: settings_mod.Settings | dict[str, Any] | None = None) -> 
     admin.init_app(app, cfg)
     inbox.init_app(app, cfg)
     admin.add_section(app, "Inbox", "inbox.index")
+    from bot.staff import pages as verification_pages
+
+    verification_pages.init_app(app, cfg)
+    admin.add_section(app, "Verification", "verification.index")
+    from bot.admin import queues
+
+    queues.init_app(app, cfg)
+    from notifier.web import pages as campaign_pages
+
+    campaign_pages.init_app(app, cfg)
+    admin.add_section(app, "Campaigns", "campaigns.index")
+    admin.add_section(app, "Queues", "rq_dashboard.queues_overview", queues.VIEW_ROLES)
 
     from bot.payments import pages as payment_pages
     from bot.payments import webhooks as payment_webhooks

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -261,15 +261,18 @@ def fake_twilio(
 
 @main.command("cron")
 def cron() -> None:
-    """Run RQ's cron scheduler: the inbox sweep every 30 seconds, on the inbound queue."""
+    """Run RQ's cron scheduler: the inbox sweep every 30 seconds, stalled campaigns every 5 min."""
     from bot import connections, logfmt
     from bot.gateway import inbox
+    from bot.queues import CAMPAIGNS
+    from notifier import campaigns
 
     logfmt.configure()
     cfg = settings_mod.load()
     if not cfg.redis_url:
         raise click.ClickException("REDIS_URL is not set (`bijli run` starts an embedded Redis)")
-    inbox.run_cron(connections.redis(cfg))
+    stalled_campaigns = inbox.CronJob(campaigns.sweep_job, CAMPAIGNS, interval=300, timeout=120)
+    inbox.run_cron(connections.redis(cfg), extra=[stalled_campaigns])
 
 
 @main.command("sweep")
@@ -457,6 +460,168 @@ def operator_list() -> None:
                 state = "active"
             last = f"{to_ist(op.last_login_at):%d-%m-%Y %H:%M}" if op.last_login_at else "never"
             click.echo(f"{op.username}\t{op.role}\t{state}\tlast sign-in {last}\t{op.display_name}")
+
+
+# --------------------------------------------------------------------------- staff (issue 13)
+
+#: Visits in an area above which the report shows a progress bar while it counts them.
+PROGRESS_FROM_VISITS = 5000
+
+
+@main.group()
+def report() -> None:
+    """Reports for officers."""
+
+
+@report.command("verification")
+@click.option("--area", "areas", multiple=True, help="Area (substation or locality); repeatable.")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path))
+def report_verification(areas: tuple[str, ...], csv_file: Path | None) -> None:
+    """Per area: consumers informed out of the total, mobiles confirmed, pending changes, and
+    visits per reader per day (all areas unless --area)."""
+    from tqdm import tqdm
+
+    from bot import connections, verification
+    from bot.staff import report as staff_report
+
+    def wrap(rows: Iterator[Any], total: int) -> Iterator[Any]:
+        if total < PROGRESS_FROM_VISITS:
+            return rows
+        return tqdm(rows, total=total, unit="visit", desc="counting visits", file=sys.stderr)
+
+    with connections.session() as session:
+        known = verification.areas(session)
+        chosen = list(areas) or known
+        unknown = [a for a in chosen if a not in known]
+        if unknown:
+            raise click.ClickException(
+                f"no consumers or staff in area {', '.join(unknown)}; areas: {', '.join(known)}"
+            )
+        reports = staff_report.build(session, chosen, wrap)
+    for r in reports:
+        f = r.figures
+        click.echo(
+            f"{f.area}: informed {f.informed}/{f.total} ({f.percent}%), mobiles confirmed "
+            f"{f.confirmed}, pending changes {f.pending}, visits today {f.visits_today}"
+        )
+        for d in r.days:
+            click.echo(
+                f"  {d.day:%d-%m-%Y}  {d.name}: {d.visits} visits, {d.informed} informed, "
+                f"{d.mobile_changes} mobile changes"
+            )
+    if csv_file is not None:
+        rows = staff_report.save_csv(csv_file, reports)
+        click.echo(f"wrote {rows} rows to {csv_file}")
+
+
+@main.group()
+def staff() -> None:
+    """Meter readers and officers: deactivate a number, decide mobile changes."""
+
+
+def _staff_mobile(raw: str) -> str:
+    from bot.phone import NotAnIndianMobile, parse_indian_mobile
+
+    try:
+        return parse_indian_mobile(raw)
+    except NotAnIndianMobile as exc:
+        raise click.BadParameter(f"{raw!r} {exc}") from None
+
+
+def _set_staff_active(mobile: str, active: bool) -> None:
+    from sqlalchemy import select
+
+    from bot import connections, store
+    from bot.phone import mask
+
+    e164 = _staff_mobile(mobile)
+    with connections.session() as session:
+        member = session.execute(
+            select(store.Staff).where(store.Staff.mobile == e164)
+        ).scalar_one_or_none()
+        if member is None:
+            raise click.ClickException(f"{mask(e164)} is not in the staff table")
+        changed = member.active != active
+        member.active = active
+        if changed:
+            store.audit(
+                session, "cli", "staff_activated" if active else "staff_deactivated", mask(e164)
+            )
+    state = "active" if active else "deactivated: treated as a consumer from its next message"
+    click.echo(f"{mask(e164)} ({member.name}, {member.role}) {state}")
+
+
+@staff.command("deactivate")
+@click.argument("mobile")
+def staff_deactivate(mobile: str) -> None:
+    """Stop a number getting staff answers, at once (staff.csv with active=yes undoes it)."""
+    _set_staff_active(mobile, False)
+
+
+@staff.command("activate")
+@click.argument("mobile")
+def staff_activate(mobile: str) -> None:
+    """Give a deactivated staff number its staff answers back."""
+    _set_staff_active(mobile, True)
+
+
+@staff.command("pending")
+@click.option("--area", default=None)
+def staff_pending(area: str | None) -> None:
+    """Mobile changes waiting for an officer."""
+    from bot import connections, verification
+    from bot.clock import to_ist
+    from bot.phone import mask
+
+    with connections.session() as session:
+        changes = verification.pending_changes(session, area)
+        for c in changes:
+            click.echo(
+                f"{c.id}	{c.new_account_no}	{mask(c.old_mobile) if c.old_mobile else '-'} -> "
+                f"{mask(c.new_mobile)}	{to_ist(c.created_at):%d-%m-%Y %H:%M}"
+            )
+    click.echo(f"{len(changes)} pending")
+
+
+def _decide(change_id: int, approve: bool) -> None:
+    from bot import connections
+    from bot.phone import mask
+    from bot.staff import approvals
+
+    try:
+        with connections.session() as session:
+            decision = approvals.decide(session, change_id, approve=approve, decided_by="cli")
+    except (approvals.ChangeNotFound, approvals.AlreadyDecided) as exc:
+        raise click.ClickException(str(exc)) from None
+    jobs = approvals.notify(connections.redis(), decision)
+    click.echo(
+        f"change {change_id} {decision.status}: account {decision.new_account_no} "
+        f"{mask(decision.new_mobile)}" + (f"; {len(jobs)} notices queued" if jobs else "")
+    )
+
+
+@staff.command("approve")
+@click.argument("change_id", type=int)
+def staff_approve(change_id: int) -> None:
+    """Approve a pending mobile change: the consumer's registered mobile moves, both numbers are
+    told."""
+    _decide(change_id, True)
+
+
+@staff.command("reject")
+@click.argument("change_id", type=int)
+def staff_reject(change_id: int) -> None:
+    """Reject a pending mobile change (the registered mobile stays)."""
+    _decide(change_id, False)
+
+
+# --------------------------------------------------------------------------- notifier
+
+from notifier.cli import campaign, holiday, moratorium  # noqa: E402  (mounted, not defined, here)
+
+main.add_command(campaign)
+main.add_command(holiday)
+main.add_command(moratorium)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,8 +11,10 @@ from bot.settings import Settings
 INBOUND = "inbound"
 #: Queue of outbound sends: replies and campaign messages.
 NOTIFICATIONS = "notifications"
+#: Queue of campaign batch jobs (notifier/): served after everything people are waiting for.
+CAMPAIGNS = "campaigns"
 #: Order matters: a worker drains replies to people before campaign traffic.
-ALL = (INBOUND, NOTIFICATIONS)
+ALL = (INBOUND, NOTIFICATIONS, CAMPAIGNS)
 
 
 def queue(cfg: Settings, name: str) -> Queue:

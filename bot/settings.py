@@ -105,6 +105,8 @@ class Settings:
     var_dir: Path
     #: Accounts a sender may look up per day that are not registered to their mobile.
     lookup_limit_per_day: int = 5
+    #: Account lookups a meter reader or officer may make per IST day; the next alerts the officer.
+    staff_lookup_limit_per_day: int = 300
     #: Discom served when a message does not say which.
     default_discom: str = "KESCO"
     #: Port ``bijli rasa-server`` listens on (default: the port of RASA_URL).
@@ -161,6 +163,25 @@ class Settings:
     #: UPI_VPA_<DISCOM> and UPI_PAYEE_NAME_<DISCOM> as set (see :meth:`upi_payee`).
     upi_vpas: dict[str, str] = field(default_factory=dict)
     upi_payee_names: dict[str, str] = field(default_factory=dict)
+    #: Campaigns (notifier/): no pushes in these IST hours, e.g. ``21:00-09:00``.
+    quiet_hours: str = "21:00-09:00"
+    #: Until when old account numbers are still accepted (new-account-number campaign), ISO date.
+    old_account_valid_until: str | None = None
+    #: Hours between a disconnection warning and the earliest cut it announces.
+    disconnection_notice_hours: int = 24
+    #: Cost estimate of a campaign: paise per SMS segment and per WhatsApp template message.
+    sms_segment_cost_paise: int = 25
+    whatsapp_message_cost_paise: int = 80
+    #: Messages per second the WhatsApp sender is given (bot/ratelimit.py); 0: no limit.
+    whatsapp_mps: float = 10.0
+    #: Messages per second the SMS sender is given; 0: no limit.
+    sms_mps: float = 100.0
+    #: Requests to Twilio a campaign batch keeps in flight at once (each takes its own token).
+    campaign_send_threads: int = 8
+
+    def mps_for(self, channel: str) -> float:
+        """Messages per second of a channel's sender (0: unlimited)."""
+        return self.whatsapp_mps if channel == "whatsapp" else self.sms_mps
 
     @property
     def twilio_is_dev(self) -> bool:
@@ -286,6 +307,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM") or "whatsapp:+14155238886",
         var_dir=var_dir,
         lookup_limit_per_day=int(env.get("BIJLI_LOOKUP_LIMIT_PER_DAY") or 5),
+        staff_lookup_limit_per_day=int(env.get("BIJLI_STAFF_LOOKUP_LIMIT_PER_DAY") or 300),
         default_discom=env.get("BIJLI_DEFAULT_DISCOM") or "KESCO",
         rasa_port=int(env.get("RASA_PORT") or urlsplit(rasa_url).port or 5005),
         actions_port=actions_port,
@@ -325,6 +347,22 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         upi_payee_names={
             d: v for d in UPI_DISCOMS if (v := (env.get(f"UPI_PAYEE_NAME_{d}") or "").strip())
         },
+        quiet_hours=env.get("BIJLI_QUIET_HOURS") or "21:00-09:00",
+        old_account_valid_until=env.get("BIJLI_OLD_ACCOUNT_VALID_UNTIL") or None,
+        disconnection_notice_hours=_whole_number(
+            "BIJLI_DISCONNECTION_NOTICE_HOURS", env.get("BIJLI_DISCONNECTION_NOTICE_HOURS"), 24, 0
+        ),
+        sms_segment_cost_paise=_whole_number(
+            "BIJLI_SMS_SEGMENT_COST_PAISE", env.get("BIJLI_SMS_SEGMENT_COST_PAISE"), 25, 0
+        ),
+        whatsapp_message_cost_paise=_whole_number(
+            "BIJLI_WHATSAPP_MESSAGE_COST_PAISE", env.get("BIJLI_WHATSAPP_MESSAGE_COST_PAISE"), 80, 0
+        ),
+        whatsapp_mps=_rate("BIJLI_WHATSAPP_MPS", env.get("BIJLI_WHATSAPP_MPS"), 10.0),
+        sms_mps=_rate("BIJLI_SMS_MPS", env.get("BIJLI_SMS_MPS"), 100.0),
+        campaign_send_threads=_whole_number(
+            "BIJLI_CAMPAIGN_SEND_THREADS", env.get("BIJLI_CAMPAIGN_SEND_THREADS"), 8, 1, 64
+        ),
     )
 
 
@@ -347,6 +385,22 @@ def _whole_number(
     if value is None or value < minimum or (maximum is not None and value > maximum):
         bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
         raise InvalidSetting(f"{name} must be a whole number {bounds}, not {text!r}")
+    return value
+
+
+def _rate(name: str, raw: str | None, default: float) -> float:
+    """Variable ``name``'s messages per second: a positive number, or ``0``/``off`` for none."""
+    text = (raw or "").strip().lower()
+    if not text:
+        return default
+    if text in ("off", "none", "unlimited"):
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 <= value < float("inf")):
+        raise InvalidSetting(f"{name} must be messages per second (e.g. 10) or 0/off, not {raw!r}")
     return value
 
 

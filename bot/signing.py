@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bot.areas import valid_coordinates
 from bot.phone import normalise_indian_mobile
 
 #: Name of the input channel; Rasa serves it under /webhooks/<name>/.
@@ -35,6 +36,8 @@ SIGNATURE_HEADER = "X-Bijli-Signature"
 MAX_AGE_SECONDS = 60
 #: Message metadata key under which the channel vouches for the sender.
 VOUCH_KEY = "bijli_sender"
+#: Message metadata key under which the channel vouches for a WhatsApp location pin.
+LOCATION_KEY = "bijli_location"
 
 CHANNELS = ("sms", "whatsapp")
 ROLES = ("consumer", "staff")
@@ -43,6 +46,7 @@ MAX_TEXT_CHARS = 2000
 MAX_PROFILE_NAME_CHARS = 200
 _NONCE_CHARS = set("0123456789abcdef")
 _VOUCH_DOMAIN = "bijli-vouch-v1"
+_LOCATION_DOMAIN = "bijli-location-v1"
 
 
 class BadMessage(ValueError):
@@ -60,6 +64,9 @@ class GatewayMessage:
     profile_name: str
     sent_at: int
     nonce: str
+    #: A WhatsApp location pin sent with (or as) the message, in degrees.
+    latitude: float | None = None
+    longitude: float | None = None
 
     @property
     def sender_id(self) -> str:
@@ -68,7 +75,11 @@ class GatewayMessage:
 
     def body(self) -> bytes:
         """The exact bytes that are signed and posted (ASCII: any text survives the trip)."""
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        data = asdict(self)
+        if self.latitude is None or self.longitude is None:
+            # Most messages carry no pin: their body stays as it was before pins were passed.
+            del data["latitude"], data["longitude"]
+        return json.dumps(data, separators=(",", ":")).encode()
 
     def is_fresh(self, now: float | None = None) -> bool:
         """True while the signature's timestamp is within :data:`MAX_AGE_SECONDS` of ``now``."""
@@ -101,13 +112,28 @@ class GatewayMessage:
             raise BadMessage("sent_at")
         if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64 or set(nonce) - _NONCE_CHARS:
             raise BadMessage("nonce")
-        return cls(channel, mobile, role, text, profile_name, sent_at, nonce)
+        latitude, longitude = data.get("latitude"), data.get("longitude")
+        if (latitude, longitude) != (None, None) and not _is_place(latitude, longitude):
+            raise BadMessage("location")
+        return cls(channel, mobile, role, text, profile_name, sent_at, nonce, latitude, longitude)
+
+
+def _is_place(latitude: object, longitude: object) -> bool:
+    numbers = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (latitude, longitude)
+    )
+    return numbers and valid_coordinates(float(latitude), float(longitude))  # type: ignore[arg-type]
 
 
 def new_message(
-    channel: str, mobile: str, role: str, text: str, profile_name: str = ""
+    channel: str,
+    mobile: str,
+    role: str,
+    text: str,
+    profile_name: str = "",
+    location: tuple[float, float] | None = None,
 ) -> GatewayMessage:
-    """A message stamped now, with a fresh nonce."""
+    """A message stamped now, with a fresh nonce (and the location pin it carries, if any)."""
     return GatewayMessage(
         channel=channel,
         mobile=mobile,
@@ -116,6 +142,8 @@ def new_message(
         profile_name=profile_name[:MAX_PROFILE_NAME_CHARS],
         sent_at=int(time.time()),
         nonce=secrets.token_hex(16),
+        latitude=location[0] if location else None,
+        longitude=location[1] if location else None,
     )
 
 
@@ -175,8 +203,40 @@ def vouched_sender(
     return sender
 
 
+def _location_data(sender_id: str, message_id: str, latitude: float, longitude: float) -> bytes:
+    parts = [_LOCATION_DOMAIN, sender_id, message_id, float(latitude), float(longitude)]
+    return json.dumps(parts, separators=(",", ":")).encode()
+
+
+def vouch_location(
+    secret: str, sender_id: str, message_id: str, latitude: float, longitude: float
+) -> dict[str, Any]:
+    """The metadata entry by which the channel vouches for a location pin on one message."""
+    data = _location_data(sender_id, message_id, latitude, longitude)
+    return {"latitude": latitude, "longitude": longitude, "signature": sign(secret, data)}
+
+
+def vouched_location(
+    secret: str, sender_id: str, message_id: object, metadata: object
+) -> tuple[float, float] | None:
+    """The location pin the channel vouched for on this message, else None."""
+    entry = metadata.get(LOCATION_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(entry, dict) or not isinstance(message_id, str):
+        return None
+    latitude, longitude = entry.get("latitude"), entry.get("longitude")
+    if not _is_place(latitude, longitude):
+        return None
+    lat, lon = float(latitude), float(longitude)  # type: ignore[arg-type]
+    signature = entry.get("signature")
+    data = _location_data(sender_id, message_id, lat, lon)
+    if not isinstance(signature, str) or not signature_matches(secret, data, signature):
+        return None
+    return lat, lon
+
+
 __all__ = [
     "BadMessage",
+    "LOCATION_KEY",
     "CHANNEL_NAME",
     "GatewayMessage",
     "MAX_AGE_SECONDS",
@@ -189,5 +249,7 @@ __all__ = [
     "signature_matches",
     "signed_request",
     "vouch",
+    "vouch_location",
+    "vouched_location",
     "vouched_sender",
 ]

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeMeta, Session, registry, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -217,6 +219,30 @@ class Ticket(Base):
     description = Column(Text, nullable=False, default="")
     status = Column(String(16), nullable=False, default="open")
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    #: A danger was reported (sparks, a fallen wire, current in a pole or wall, fire): first
+    #: in the team's queue.
+    priority = Column(Boolean, nullable=False, default=False, server_default=text("false"))
+    #: The first danger reported: spark, wire, current or fire (bot/nlu/hazard.py).
+    hazard = Column(String(16))
+
+    __table_args__ = (Index("ix_tickets_kind_area_created", "kind", "area", "created_at"),)
+
+
+class TicketReport(Base):
+    """One person's report on a ticket: a cut in an area is one ticket, reported by many."""
+
+    __tablename__ = "ticket_reports"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False)
+    #: The reporter's E.164 mobile; None when no sender was vouched for (rasa test, REST).
+    mobile = Column(String(16))
+    description = Column(Text, nullable=False, default="")
+    hazard = Column(String(16))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    # One count per person: a second message from the same mobile is not a second reporter.
+    __table_args__ = (UniqueConstraint("ticket_id", "mobile", name="uq_ticket_reports_mobile"),)
 
 
 class Staff(Base):
@@ -235,12 +261,20 @@ class Campaign(Base):
 
     id = Column(Integer, primary_key=True)
     name = Column(String(200), nullable=False)
-    kind = Column(String(32), nullable=False)  # new_account_number, disconnection_warning
+    kind = Column(String(32), nullable=False)  # new-account-number, disconnection-warning
+    # draft, running, paused, held (moratorium), cancelled, done (notifier/campaigns.py)
     status = Column(String(16), nullable=False, default="draft")
     filters = Column(Text, nullable=False, default="{}")  # JSON
     created_at = Column(DateTime, nullable=False, default=utcnow)
     started_at = Column(DateTime)
     finished_at = Column(DateTime)
+    # The notifier's campaigns (0006_campaigns): what the messages say beyond the filters
+    # (JSON), when the recipients were frozen, and why the campaign is held.
+    options = Column(Text, nullable=False, default="{}")
+    selected_at = Column(DateTime)
+    held_reason = Column(Text)
+    #: Bumped by every start and resume: a batch job of an older generation stops.
+    generation = Column(Integer, nullable=False, default=0)
 
 
 class OutboundMessage(Base):
@@ -257,8 +291,62 @@ class OutboundMessage(Base):
     status = Column(String(16), nullable=False, default="pending")
     error_code = Column(Integer)
     attempts = Column(Integer, nullable=False, default=0)
+    #: The quick-reply template (:class:`QuickReplyTemplate`) a reply with buttons went as.
+    content_sid = Column(String(34))
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class QuickReplyTemplate(Base):
+    """A Twilio Content template of type ``twilio/quick-reply`` for one set of buttons.
+
+    Created once per distinct button set and language (``key``) and reused by every reply with
+    those buttons; its body is the variable ``{{1}}``. A row without ``content_sid`` is a
+    creation under way since ``claimed_at``, or one that failed at ``failed_at``
+    (bot/gateway/quick_replies.py).
+    """
+
+    __tablename__ = "quick_reply_templates"
+
+    id = Column(Integer, primary_key=True)
+    key = Column(String(64), nullable=False, unique=True)  # sha256 of language and actions
+    language = Column(String(8), nullable=False)
+    actions = Column(Text, nullable=False)  # JSON: [{"title": …, "id": …}, …] in order
+    content_sid = Column(String(34), unique=True)
+    claimed_at = Column(DateTime, nullable=False, default=utcnow)
+    failed_at = Column(DateTime)
+    error_code = Column(Integer)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class CampaignRecipient(Base):
+    """One consumer (account) of a campaign, frozen at selection: exactly one message each."""
+
+    __tablename__ = "campaign_recipients"
+
+    id = Column(Integer, primary_key=True)
+    campaign_id = Column(Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
+    new_account_no = Column(String(10), nullable=False)
+    discom = Column(String(8), nullable=False)
+    mobile = Column(String(16))  # E.164
+    channel = Column(String(16))  # sms, whatsapp; NULL when excluded before a channel applied
+    language = Column(String(2), nullable=False, default="hi")
+    #: Dues at selection (disconnection warnings), in paise.
+    amount_paise = Column(BigInteger)
+    #: pending, queued, sent, skipped, failed, excluded (notifier/campaigns.py)
+    state = Column(String(16), nullable=False, default="pending")
+    reason = Column(String(40))  # why excluded, skipped or failed
+    error_code = Column(Integer)
+    #: The text rendered once for this recipient, so a retry sends (and finds) the same one.
+    body = Column(Text)
+    variables = Column(Text)  # JSON: the template variables it was rendered with (name: value)
+    intent_id = Column(String(24))  # the pay link's intent (disconnection warnings)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "new_account_no", name="uq_campaign_recipient_account"),
+        Index("ix_campaign_recipients_state", "campaign_id", "state"),
+    )
 
 
 class InboundMessage(Base):
@@ -272,6 +360,12 @@ class InboundMessage(Base):
     num_media = Column(Integer, nullable=False, default=0)
     received_at = Column(DateTime, nullable=False, default=utcnow)
     processed_at = Column(DateTime)
+    #: A WhatsApp location pin (Twilio's ``Latitude``/``Longitude``), when the message is one.
+    latitude = Column(Float)
+    longitude = Column(Float)
+    #: The id of the WhatsApp button the person tapped (Twilio's ``ButtonPayload``); ``body``
+    #: holds its title. The bot reads the payload.
+    button_payload = Column(String(256))
 
     __table_args__ = (
         # Only the unanswered few: the webhook looks up a sender's, the sweep all of them.
@@ -282,6 +376,8 @@ class InboundMessage(Base):
             sqlite_where=processed_at.is_(None),
             postgresql_where=processed_at.is_(None),
         ),
+        # A sender's latest message: WhatsApp's 24-hour customer-service window, per push.
+        Index("ix_inbound_messages_sender_received", "channel", "from_number", "received_at"),
     )
 
 
@@ -465,10 +561,18 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
 
 
+#: One session factory for every engine, bound per session. A new ``sessionmaker`` per session
+#: made a new Session subclass each time, and SQLAlchemy set up its event dispatch for every
+#: one: about a third of a millisecond of CPU per session, a dozen sessions per message between
+#: web and worker. (A factory cached per engine would hold the engine, and its pool's
+#: connections, for as long as the cache lives.)
+_Session = sessionmaker(future=True, expire_on_commit=False)
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
-    session = sessionmaker(bind=engine, future=True, expire_on_commit=False)()
+    session = _Session(bind=engine)
     try:
         yield session
         session.commit()
@@ -663,6 +767,81 @@ def open_ticket_since(
     ).scalar_one_or_none()
 
 
+def open_area_ticket_since(
+    session: Session, kind: str, area: str, since: dt.datetime
+) -> Ticket | None:
+    """The oldest open ticket of this kind in an area, opened at or after ``since``."""
+    return session.execute(
+        select(Ticket)
+        .where(
+            Ticket.kind == kind,
+            Ticket.area == area,
+            Ticket.status == "open",
+            Ticket.created_at >= since,
+        )
+        .order_by(Ticket.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def open_ticket_without_area_since(
+    session: Session, kind: str, mobile: str, since: dt.datetime
+) -> Ticket | None:
+    """The newest open ticket of this kind a mobile opened without an area since ``since``."""
+    return session.execute(
+        select(Ticket)
+        .where(
+            Ticket.kind == kind,
+            Ticket.mobile == mobile,
+            Ticket.area.is_(None),
+            Ticket.status == "open",
+            Ticket.created_at >= since,
+        )
+        .order_by(Ticket.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def add_ticket_report(
+    session: Session,
+    ticket: Ticket,
+    mobile: str | None,
+    description: str,
+    hazard: str | None = None,
+) -> bool:
+    """Record a person's report on a ticket; False when that mobile had already reported it."""
+    if mobile is not None:
+        existing = session.execute(
+            select(TicketReport.id).where(
+                TicketReport.ticket_id == ticket.id, TicketReport.mobile == mobile
+            )
+        ).first()
+        if existing is not None:
+            return False
+    try:
+        with session.begin_nested():
+            session.add(
+                TicketReport(
+                    ticket_id=ticket.id, mobile=mobile, description=description, hazard=hazard
+                )
+            )
+    except IntegrityError:
+        return False  # the same person, reporting twice at once
+    return True
+
+
+def ticket_reporters(session: Session, ticket_id: int) -> int:
+    """How many people reported a ticket."""
+    query = select(func.count()).select_from(TicketReport)
+    return int(session.execute(query.where(TicketReport.ticket_id == ticket_id)).scalar_one())
+
+
+def consumer_areas(session: Session) -> list[str]:
+    """The areas the consumer data names, each once."""
+    rows = session.execute(select(Consumer.area).where(Consumer.area != "").distinct())
+    return sorted(a for a in rows.scalars() if a)
+
+
 # --------------------------------------------------------------------------- payments
 
 
@@ -711,3 +890,61 @@ def notices_by_utr(session: Session, utr: str) -> list[PaymentNotice]:
         select(PaymentNotice).where(PaymentNotice.utr == utr).order_by(PaymentNotice.id.desc())
     )
     return list(rows.scalars())
+
+
+def last_inbound_at(session: Session, channel: str, mobile: str) -> dt.datetime | None:
+    """When E.164 ``mobile`` last wrote to us on ``channel`` (UTC), or None if never."""
+    return session.execute(
+        select(func.max(InboundMessage.received_at)).where(
+            InboundMessage.channel == channel, InboundMessage.from_number == mobile
+        )
+    ).scalar()
+
+
+# --------------------------------------------------------------------------- staff (issue 13)
+
+#: A mobile change a meter reader reported waits for an officer, who approves or rejects it.
+MOBILE_CHANGE_STATES = ("pending", "approved", "rejected")
+
+
+class StaffVisit(Base):
+    """A meter reader's visit to a consumer: told the new number? mobile on record right?"""
+
+    __tablename__ = "staff_visits"
+
+    id = Column(Integer, primary_key=True)
+    staff_id = Column(Integer, ForeignKey("staff.id"), nullable=False)
+    new_account_no = Column(
+        String(10), ForeignKey("consumers.new_account_no", ondelete="CASCADE"), nullable=False
+    )
+    area = Column(String(120), nullable=False, default="")  # the consumer's, at the visit
+    informed = Column(Boolean, nullable=False)
+    mobile_confirmed = Column(Boolean, nullable=False)
+    visited_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_staff_visits_staff", "staff_id", "visited_at"),
+        Index("ix_staff_visits_account", "new_account_no", "visited_at"),
+        Index("ix_staff_visits_area", "area", "visited_at"),
+    )
+
+
+class MobileChange(Base):
+    """A consumer's registered mobile as a reader found it wrong, and the officer's decision."""
+
+    __tablename__ = "mobile_changes"
+
+    id = Column(Integer, primary_key=True)
+    new_account_no = Column(
+        String(10), ForeignKey("consumers.new_account_no", ondelete="CASCADE"), nullable=False
+    )
+    old_mobile = Column(String(16))  # E.164; NULL when none was on record
+    new_mobile = Column(String(16), nullable=False)  # E.164
+    visit_id = Column(Integer, ForeignKey("staff_visits.id"))
+    requested_by = Column(Integer, ForeignKey("staff.id"), nullable=False)
+    status = Column(String(16), nullable=False, default="pending")
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    decided_at = Column(DateTime)
+    decided_by = Column(String(40))  # "operator:<username>" or "cli"
+
+    __table_args__ = (Index("ix_mobile_changes_status", "status", "created_at"),)

@@ -17,6 +17,14 @@ Two failures need more than a retry:
   account): every send would fail the same way. Sending is paused for the account (a Redis
   hash, one alert in the logs, ``/healthz`` unhealthy) and nothing is sent until
   :func:`probe_credentials`, which the inbox sweep runs, sees Twilio accept them again.
+
+Every send takes a token from its sender's rate limiter first (:mod:`bot.ratelimit`; replies
+before campaign messages), and a WhatsApp message may go two ways: free text inside the
+24-hour customer-service window (the recipient wrote to us less than 24 hours ago), a Content
+template (``ContentSid`` + ``ContentVariables``) outside it, as WhatsApp requires. A reply with
+buttons goes as a ``twilio/quick-reply`` Content template whatever the window
+(``template_only``); :func:`create_content` makes such templates through Twilio's Content API
+(bot/gateway/quick_replies.py decides when, and caches their sids).
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -43,14 +53,14 @@ from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageList
 from urllib3.exceptions import NewConnectionError
 
-from bot import connections
+from bot import connections, ratelimit
 from bot import delivery_status as status_mod
 from bot.clock import utcnow
 from bot.delivery_status import IN_FLIGHT, RETRYING, UNCONFIRMED
 from bot.logfmt import kv
 from bot.phone import mask, twilio_address
 from bot.settings import Settings
-from bot.store import OutboundMessage, audit, session_scope, set_opt_out
+from bot.store import OutboundMessage, audit, last_inbound_at, session_scope, set_opt_out
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +88,16 @@ CREDENTIALS_REJECTED = (401, 403)
 #: Redis hash that holds a paused account's reason (``http``, ``code``, ``since``).
 PAUSE_KEY = "bijli:twilio:paused:{account}"
 
+#: WhatsApp's customer-service window: free text within this long of the person's last message.
+WHATSAPP_WINDOW = dt.timedelta(hours=24)
+#: Margin kept before the window closes, so a message queued at Twilio is not sent just after.
+WINDOW_MARGIN = dt.timedelta(minutes=10)
+#: A Content template's sid, as Twilio checks it (error 21655).
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+#: Longest a send waits inline for a rate-limit token (below SEND_LEASE, which it holds meanwhile);
+#: a longer wait raises :class:`SendRateLimited` so the job can come back later.
+RATE_LIMIT_MAX_WAIT = 20.0
+
 #: Twilio error codes that will not succeed on a retry.
 INVALID_NUMBER = 21211
 UNSUBSCRIBED = 21610
@@ -89,6 +109,9 @@ PERMANENT_ERRORS = {
     21408: "region_not_enabled",
     21612: "unreachable_to_from_pair",
     21614: "not_a_mobile",
+    21654: "content_sid_required",
+    21655: "content_sid_invalid",
+    21656: "content_variables_invalid",
     63003: "whatsapp_invalid_recipient",
 }
 
@@ -107,6 +130,17 @@ class SendInFlight(TwilioTransientError):
 
 class TwilioSendingPaused(TwilioTransientError):
     """Twilio refuses our credentials (HTTP 401/403): nothing is sent until a probe succeeds."""
+
+
+class SendRateLimited(TwilioTransientError):
+    """No rate-limit token within RATE_LIMIT_MAX_WAIT: retry after ``retry_after`` seconds.
+
+    Nothing was sent; the message is ``retrying``. A job re-enqueues itself for that long.
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -137,8 +171,10 @@ def make_client(cfg: Settings) -> Client:
         http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT),
     )
     if cfg.twilio_api_base_url:
-        # twilio 8.x: each domain holds its base URL; Messages live on the ``api`` domain.
+        # twilio 8.x: each domain holds its base URL; Messages live on the ``api`` domain,
+        # Content templates on ``content`` (the fake serves both).
         client.api.base_url = cfg.twilio_api_base_url.rstrip("/")
+        client.content.base_url = cfg.twilio_api_base_url.rstrip("/")
     return client
 
 
@@ -227,28 +263,41 @@ def send(
     media_url: str | None = None,
     campaign_id: int | None = None,
     content_sid: str | None = None,
-    content_variables: str | None = None,
+    content_variables: str | Mapping[str, object] | None = None,
+    template_only: bool = False,
     respect_opt_out: bool = False,
     engine: Engine | None = None,
     redis_conn: redis.Redis | None = None,
 ) -> SendOutcome:
     """Send one message to E.164 ``to`` on ``channel`` at most once per ``idempotency_key``.
 
+    ``content_sid`` (a Content template, ``HX`` + 32 hex) with ``content_variables`` (a JSON
+    object string, or a mapping that is serialised) is how a WhatsApp push reaches someone
+    outside the 24-hour window. Given both a template and a ``body``, a WhatsApp message goes
+    as free text ``body`` while the recipient wrote within the last 24 hours and as the
+    template otherwise; ``body`` is recorded either way (it should be the template's text).
+    ``template_only`` sends the template inside the window too (a reply with buttons: the
+    template is what carries them), and records its sid on the message.
+
+    Every send first takes a token from its sender's rate limiter: campaign messages
+    (``campaign_id`` set) in the ``bulk`` lane, everything else in the ``reply`` lane.
+
     Raises :class:`TwilioTransientError` when a retry may succeed (:class:`SendInFlight` while
     another attempt holds the message, :class:`TwilioSendingPaused` while Twilio refuses the
-    credentials); permanent Twilio errors come back as a ``rejected`` outcome.
-    ``respect_opt_out`` is for pushed messages (campaigns): a number that opted out on the
-    channel is skipped.
+    credentials, :class:`SendRateLimited` when no token came in time); permanent Twilio errors
+    come back as a ``rejected`` outcome. ``respect_opt_out`` is for pushed messages
+    (campaigns): a number that opted out on the channel is skipped.
     """
     engine = engine or connections.engine(cfg)
     if len(body) > MAX_BODY:
         raise ValueError(f"body of {len(body)} characters exceeds Twilio's {MAX_BODY}: split it")
+    variables = content_variables_json(content_sid, content_variables)
     if redis_conn is None and cfg.redis_url:
         redis_conn = connections.redis(cfg)
     paused = pause_state(cfg, redis_conn)
     if paused is not None:
         raise TwilioSendingPaused(f"sending paused since {paused.since}: {paused.reason}")
-    claim = _claim(
+    claim = claim_message(
         engine,
         idempotency_key,
         channel=channel,
@@ -257,42 +306,35 @@ def send(
         media_url=media_url,
         campaign_id=campaign_id,
         respect_opt_out=respect_opt_out,
+        content_sid=content_sid if template_only else None,
     )
     if isinstance(claim, SendOutcome):
         return claim
     outbound_id = claim.outbound_id
     if claim.may_be_accepted:
-        found = _find_accepted(cfg, engine, claim, channel, to, body, media_url, redis_conn)
+        found = find_accepted(
+            cfg, engine, claim, channel, to, body, media_url, redis_conn, bool(content_sid)
+        )
         if found is not None:
             return found
 
-    kwargs: dict[str, object] = {
-        "to": twilio_address(channel, to),
-        "from_": sender_for(cfg, channel),
-        "status_callback": status_callback_url(cfg, idempotency_key),
-    }
-    if body:
-        kwargs["body"] = body
-    if media_url:
-        kwargs["media_url"] = [media_url]
-    if content_sid:
-        kwargs["content_sid"] = content_sid
-    if content_variables:
-        kwargs["content_variables"] = content_variables
-    try:
-        message = client_for(cfg).messages.create(**kwargs)
-    except TwilioRestException as exc:
-        return _handle_twilio_error(engine, cfg, exc, outbound_id, channel, to, redis_conn)
-    except requests.RequestException as exc:
-        status = UNCONFIRMED if _may_have_reached_twilio(exc) else RETRYING
-        _set_row(engine, outbound_id, status=status)
-        log.warning(
-            kv("twilio_unreachable", outbound_id=outbound_id, error=type(exc).__name__, row=status)
-        )
-        raise TwilioTransientError(f"Twilio unreachable: {type(exc).__name__}") from exc
-
-    sid = str(message.sid)
-    _record_sid(engine, outbound_id, sid, str(message.status or "queued"))
+    kwargs, as_template = message_kwargs(
+        cfg,
+        channel=channel,
+        to=to,
+        idempotency_key=idempotency_key,
+        body=body,
+        media_url=media_url,
+        content_sid=content_sid,
+        variables=variables,
+        in_window=lambda: in_whatsapp_window(engine, to),
+        template_only=template_only,
+    )
+    handed = hand_over(cfg, engine, redis_conn, kwargs, outbound_id, channel, to, campaign_id)
+    if isinstance(handed, SendOutcome):
+        return handed
+    sid, status = handed
+    _record_sid(engine, outbound_id, sid, status)
     if redis_conn is not None:
         status_mod.apply_early(redis_conn, engine, sid)
     log.info(
@@ -304,13 +346,142 @@ def send(
             channel=channel,
             chars=len(body),
             media=bool(media_url),
+            template=content_sid if as_template else None,
         )
     )
     return SendOutcome("sent", outbound_id, sid)
 
 
+def message_kwargs(
+    cfg: Settings,
+    *,
+    channel: str,
+    to: str,
+    idempotency_key: str,
+    body: str,
+    media_url: str | None,
+    content_sid: str | None,
+    variables: str | None,
+    in_window: Callable[[], bool],
+    template_only: bool = False,
+) -> tuple[dict[str, object], bool]:
+    """The arguments of Twilio's create for a message, and whether it goes as a template.
+
+    ``in_window`` tells (when asked) whether the recipient wrote within WhatsApp's window;
+    ``variables`` are ``ContentVariables`` as :func:`content_variables_json` made them.
+    """
+    kwargs: dict[str, object] = {
+        "to": twilio_address(channel, to),
+        "from_": sender_for(cfg, channel),
+        "status_callback": status_callback_url(cfg, idempotency_key),
+    }
+    as_template = content_sid is not None and (
+        template_only or not body or channel != "whatsapp" or not in_window()
+    )
+    if as_template:
+        # Twilio sends a template as it was approved: no Body or MediaUrl beside it.
+        kwargs["content_sid"] = content_sid
+        if variables:
+            kwargs["content_variables"] = variables
+    else:
+        if body:
+            kwargs["body"] = body
+        if media_url:
+            kwargs["media_url"] = [media_url]
+    return kwargs, as_template
+
+
+def hand_over(
+    cfg: Settings,
+    engine: Engine,
+    redis_conn: redis.Redis | None,
+    kwargs: Mapping[str, object],
+    outbound_id: int,
+    channel: str,
+    to: str,
+    campaign_id: int | None,
+) -> tuple[str, str] | SendOutcome:
+    """Take a rate-limit token and give a claimed message to Twilio: (sid, status) when it
+    accepted it (not yet recorded: the caller records it), a ``rejected`` outcome for a
+    permanent error. Raises as :func:`send` does for what a retry may fix."""
+    _take_token(cfg, engine, redis_conn, channel, outbound_id, campaign_id)
+    try:
+        message = client_for(cfg).messages.create(**kwargs)
+    except TwilioRestException as exc:
+        return _handle_twilio_error(engine, cfg, exc, outbound_id, channel, to, redis_conn)
+    except requests.RequestException as exc:
+        status = UNCONFIRMED if _may_have_reached_twilio(exc) else RETRYING
+        set_outbound_row(engine, outbound_id, status=status)
+        log.warning(
+            kv("twilio_unreachable", outbound_id=outbound_id, error=type(exc).__name__, row=status)
+        )
+        raise TwilioTransientError(f"Twilio unreachable: {type(exc).__name__}") from exc
+    return str(message.sid), str(message.status or "queued")
+
+
+def content_variables_json(
+    content_sid: str | None, variables: str | Mapping[str, object] | None
+) -> str | None:
+    """``ContentVariables`` as the JSON object string Twilio takes; ValueError when malformed."""
+    if content_sid is None:
+        if variables:
+            raise ValueError("content_variables without content_sid (Twilio error 21654)")
+        return None
+    if not CONTENT_SID.match(content_sid):
+        raise ValueError(f"{content_sid!r} is not a Content template sid (HX + 32 hex digits)")
+    if variables is None or variables == "":
+        return None
+    parsed = json.loads(variables) if isinstance(variables, str) else dict(variables)
+    if not isinstance(parsed, dict) or any(v is None or v == "" for v in parsed.values()):
+        raise ValueError("content_variables must be a JSON object without empty values")
+    return json.dumps({str(k): str(v) for k, v in parsed.items()}, ensure_ascii=False)
+
+
+def in_whatsapp_window(engine: Engine, mobile: str, now: dt.datetime | None = None) -> bool:
+    """True while WhatsApp allows free text to ``mobile``: they wrote within 24 hours.
+
+    A margin before the window closes keeps a message Twilio delivers a little later inside it.
+    """
+    with session_scope(engine) as session:
+        last = last_inbound_at(session, "whatsapp", mobile)
+    if last is None:
+        return False
+    return (now or utcnow()) - last < WHATSAPP_WINDOW - WINDOW_MARGIN
+
+
+def limiter_for(cfg: Settings, conn: redis.Redis, channel: str) -> ratelimit.RateLimiter:
+    """The rate limiter of a channel's sender, at its configured messages per second."""
+    return ratelimit.RateLimiter(conn, sender_for(cfg, channel), cfg.mps_for(channel))
+
+
+def _take_token(
+    cfg: Settings,
+    engine: Engine,
+    conn: redis.Redis | None,
+    channel: str,
+    outbound_id: int,
+    campaign_id: int | None,
+) -> None:
+    """Wait for the sender's rate limiter; the message is ``retrying`` if it must come back."""
+    if conn is None or cfg.mps_for(channel) <= 0:
+        return
+    lane = ratelimit.BULK if campaign_id is not None else ratelimit.REPLY
+    try:
+        waited = limiter_for(cfg, conn, channel).acquire(lane, max_wait=RATE_LIMIT_MAX_WAIT)
+    except ratelimit.RateLimited as exc:
+        set_outbound_row(engine, outbound_id, status=RETRYING)
+        log.info(kv("twilio_send_rate_limited", outbound_id=outbound_id, lane=lane))
+        raise SendRateLimited(str(exc), exc.retry_after) from exc
+    except redis.RedisError as exc:
+        # Without the shared limiter nothing can say this send keeps within the sender's rate.
+        set_outbound_row(engine, outbound_id, status=RETRYING)
+        raise TwilioTransientError(f"rate limiter unavailable: {type(exc).__name__}") from exc
+    if waited > 1.0:
+        log.info(kv("twilio_send_waited_for_token", outbound_id=outbound_id, lane=lane, s=waited))
+
+
 @dataclass(frozen=True)
-class _Claim:
+class Claim:
     """This attempt holds the message ``in_flight``; an earlier one may have been accepted."""
 
     outbound_id: int
@@ -318,7 +489,7 @@ class _Claim:
     may_be_accepted: bool
 
 
-def _claim(
+def claim_message(
     engine: Engine,
     key: str,
     *,
@@ -328,7 +499,8 @@ def _claim(
     media_url: str | None,
     campaign_id: int | None,
     respect_opt_out: bool,
-) -> SendOutcome | _Claim:
+    content_sid: str | None = None,
+) -> SendOutcome | Claim:
     """Hold the message under ``key`` for this attempt, or say why there is nothing to send."""
     from bot.store import is_opted_out
 
@@ -349,6 +521,7 @@ def _claim(
                 campaign_id=campaign_id,
                 status=IN_FLIGHT,
                 attempts=1,
+                content_sid=content_sid,
             )
             session.add(row)
             try:
@@ -356,7 +529,7 @@ def _claim(
             except IntegrityError:
                 # Another attempt with the same key created it a moment ago and is sending it.
                 raise SendInFlight(f"message {key!r} is being sent by another attempt") from None
-            return _Claim(int(row.id), row.created_at, may_be_accepted=False)
+            return Claim(int(row.id), row.created_at, may_be_accepted=False)
         now = utcnow()
         if row.status == IN_FLIGHT and row.updated_at > now - dt.timedelta(seconds=SEND_LEASE):
             raise SendInFlight(f"message {row.id} is being sent by another attempt")
@@ -373,7 +546,7 @@ def _claim(
         ).rowcount
         if not won:
             raise SendInFlight(f"message {row.id} is being sent by another attempt")
-        return _Claim(
+        return Claim(
             int(row.id), row.created_at, may_be_accepted=row.status in (IN_FLIGHT, UNCONFIRMED)
         )
 
@@ -386,15 +559,16 @@ def _may_have_reached_twilio(exc: requests.RequestException) -> bool:
     return not isinstance(getattr(reason, "reason", reason), NewConnectionError)
 
 
-def _find_accepted(
+def find_accepted(
     cfg: Settings,
     engine: Engine,
-    claim: _Claim,
+    claim: Claim,
     channel: str,
     to: str,
     body: str,
     media_url: str | None,
     redis_conn: redis.Redis | None,
+    template: bool = False,
 ) -> SendOutcome | None:
     """The message an earlier attempt made Twilio accept without telling us, if there is one."""
     with session_scope(engine) as session:
@@ -406,16 +580,16 @@ def _find_accepted(
             )
             return SendOutcome("duplicate", row.id, row.twilio_sid)
     try:
-        found = _search_twilio_list(cfg, engine, claim, channel, to, body, media_url)
+        found = _search_twilio_list(cfg, engine, claim, channel, to, body, media_url, template)
     except TwilioException as exc:
-        _set_row(engine, claim.outbound_id, status=UNCONFIRMED)
+        set_outbound_row(engine, claim.outbound_id, status=UNCONFIRMED)
         http, code = _answer_of(exc)
         if http in CREDENTIALS_REJECTED:
             pause_sending(cfg, redis_conn, http, code)
             raise TwilioSendingPaused(f"Twilio answered {http} (code {code})", code) from exc
         raise TwilioTransientError(f"Twilio's message list answered {http}", code) from exc
     except requests.RequestException as exc:
-        _set_row(engine, claim.outbound_id, status=UNCONFIRMED)
+        set_outbound_row(engine, claim.outbound_id, status=UNCONFIRMED)
         raise TwilioTransientError(f"Twilio unreachable: {type(exc).__name__}") from exc
     if found is None:
         log.info(kv("twilio_send_not_accepted_resending", outbound_id=claim.outbound_id))
@@ -429,16 +603,23 @@ def _find_accepted(
 def _search_twilio_list(
     cfg: Settings,
     engine: Engine,
-    claim: _Claim,
+    claim: Claim,
     channel: str,
     to: str,
     body: str,
     media_url: str | None,
+    template: bool = False,
 ) -> tuple[str, str] | None:
-    """(sid, status) of a message in Twilio's list that is this one and no other row's."""
+    """(sid, status) of a message in Twilio's list that is this one and no other row's.
+
+    A message sent as a Content template shows Twilio's rendering of it, not our ``body``: such a
+    send matches any message to the number since its first attempt that no other row holds,
+    those with our exact body first. (Its status callbacks, which carry the idempotency key,
+    usually give it its sid before this search is needed.)
+    """
     since = claim.first_attempt_at - dt.timedelta(seconds=RECONCILE_SLACK)
     media = 1 if media_url else 0
-    candidates: list[tuple[dt.datetime, str, str]] = []
+    candidates: list[tuple[int, dt.datetime, str, str]] = []
     # No DateSent filter: a message still queued has no date_sent yet. The list is read
     # newest first, and filtered here on what Twilio shows of it.
     for message in client_for(cfg).messages.stream(
@@ -451,23 +632,25 @@ def _search_twilio_list(
         if created is None:
             continue
         created_utc = created.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        if created_utc < since or (message.body or "") != body:
+        exact = (message.body or "") == body
+        if created_utc < since or not (exact or template):
             continue
-        if _int(message.num_media) != media:
+        if _int(message.num_media) != media and not template:
             continue
-        candidates.append((created_utc, str(message.sid), str(message.status or "queued")))
+        rank = 0 if exact else 1
+        candidates.append((rank, created_utc, str(message.sid), str(message.status or "queued")))
     if not candidates:
         return None
     with session_scope(engine) as session:
         owned = set(
             session.execute(
                 select(OutboundMessage.twilio_sid).where(
-                    OutboundMessage.twilio_sid.in_([sid for _, sid, _ in candidates])
+                    OutboundMessage.twilio_sid.in_([c[2] for c in candidates])
                 )
             ).scalars()
         )
-    unowned = sorted(c for c in candidates if c[1] not in owned)
-    return (unowned[0][1], unowned[0][2]) if unowned else None
+    unowned = sorted(c for c in candidates if c[2] not in owned)
+    return (unowned[0][2], unowned[0][3]) if unowned else None
 
 
 def _int(value: object) -> int:
@@ -483,7 +666,7 @@ def _row_by_key(session: Session, key: str) -> OutboundMessage | None:
     ).scalar_one_or_none()
 
 
-def _set_row(engine: Engine, outbound_id: int, **values: object) -> None:
+def set_outbound_row(engine: Engine, outbound_id: int, **values: object) -> None:
     with session_scope(engine) as session:
         row = session.get(OutboundMessage, outbound_id)
         if row is None:
@@ -551,11 +734,11 @@ def _handle_twilio_error(
     code = _code(exc)
     if exc.status in CREDENTIALS_REJECTED:
         # Twilio refused the request itself: nothing was accepted, and nothing else will be.
-        _set_row(engine, outbound_id, status=RETRYING, error_code=code)
+        set_outbound_row(engine, outbound_id, status=RETRYING, error_code=code)
         pause_sending(cfg, redis_conn, exc.status, code)
         raise TwilioSendingPaused(f"Twilio answered {exc.status} (code {code})", code) from exc
     if is_transient(exc):
-        _set_row(engine, outbound_id, status=RETRYING, error_code=code)
+        set_outbound_row(engine, outbound_id, status=RETRYING, error_code=code)
         log.warning(
             kv("twilio_transient_error", outbound_id=outbound_id, http=exc.status, code=code)
         )
@@ -591,6 +774,48 @@ def _handle_twilio_error(
         )
     )
     return SendOutcome("rejected", outbound_id, None, code)
+
+
+# --------------------------------------------------------------------------- content templates
+
+#: Path of the Content API's templates on the ``content`` domain.
+CONTENT_PATH = "/v1/Content"
+
+
+def create_content(cfg: Settings, definition: Mapping[str, object]) -> str:
+    """Create a Content template (Twilio's Content API) and return its sid.
+
+    ``definition`` is the JSON body Twilio takes: ``friendly_name``, ``language``,
+    ``variables`` and ``types``. twilio 8.2.2 can fetch, list and delete Content but not
+    create it, so the client's own transport posts the JSON (its auth, timeout and base URL).
+    Raises :class:`TwilioRestException` for Twilio's refusals and ``requests`` errors when it
+    cannot be reached.
+    """
+    client = client_for(cfg)
+    url = client.content.absolute_url(CONTENT_PATH)
+    payload: Any = json.dumps(definition, ensure_ascii=False)
+    response = client.request(
+        "POST", url, data=payload, headers={"Content-Type": "application/json"}
+    )
+    try:
+        answer = json.loads(response.text or "{}")
+    except ValueError:
+        answer = {}
+    if not isinstance(answer, dict):
+        answer = {}
+    if response.status_code not in (200, 201):
+        code = answer.get("code")
+        raise TwilioRestException(
+            response.status_code,
+            url,
+            str(answer.get("message") or "Content create failed"),
+            code if isinstance(code, int) else None,
+            method="POST",
+        )
+    sid = str(answer.get("sid") or "")
+    if not CONTENT_SID.match(sid):
+        raise TwilioRestException(response.status_code, url, "no Content sid in the answer")
+    return sid
 
 
 # --------------------------------------------------------------------------- credentials
@@ -695,6 +920,7 @@ __all__ = [
     "TwilioSendingPaused",
     "TwilioTransientError",
     "client_for",
+    "create_content",
     "make_client",
     "pause_sending",
     "pause_state",

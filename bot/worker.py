@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 from rq import SimpleWorker
 from rq import worker_pool as rq_worker_pool
 from rq.executions import Execution
@@ -38,6 +40,8 @@ JOB_MODULES = (
     "bot.gateway.dead_letters",
     "bot.inbox.jobs",
     "bot.payments.jobs",
+    "notifier.jobs",
+    "notifier.tasks",
 )
 
 #: Seconds between a worker's maintenance passes (RQ's default: 600). A pass restarts RQ's
@@ -50,15 +54,65 @@ MAINTENANCE_INTERVAL = 60
 #: with RQ's default a pass could wait almost seven minutes. (A busy SimpleWorker's heartbeat
 #: lasts its job's timeout plus a minute, whatever this is.)
 WORKER_TTL = 90
+#: Seconds within which a worker does not renew its registration again. RQ renews it three
+#: times a job (before and after dequeueing, after the job), two round trips each; a busy
+#: worker's registration lives at least WORKER_TTL + 60 - this. Only monitoring reads it (RQ
+#: finds an abandoned job by the job's own heartbeat, which is untouched).
+HEARTBEAT_EVERY = 5
+
+
+#: RQ's INFO lines for every job that succeeds (by their templates): four a job, on top of the
+#: job's own ``event=…`` lines. A job's retries and failures are WARNING and ERROR, still logged.
+RQ_PER_JOB_LINES = frozenset(
+    {
+        "Worker %s: %s: %s (%s)",
+        "Worker %s: %s: %s",
+        "Successfully completed %s job in %ss on worker %s",
+        "Successfully completed job %s in %ss on worker %s",
+        "Worker %s: job %s result discarded immediately",
+        "Worker %s: job %s result is kept for %s seconds",
+    }
+)
+
+
+class PerJobLinesFilter(logging.Filter):
+    """Drops RQ's per-job success lines (RQ_PER_JOB_LINES); keeps everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for an INFO line of a job that went as planned."""
+        return not (record.levelno == logging.INFO and record.msg in RQ_PER_JOB_LINES)
 
 
 class Worker(SimpleWorker):
-    """RQ's SimpleWorker, with maintenance about every minute even when idle."""
+    """RQ's SimpleWorker, with maintenance about every minute even when idle, and without the
+    Redis round trips of RQ's bookkeeping that repeat what Redis already holds."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         kwargs.setdefault("worker_ttl", WORKER_TTL)
         super().__init__(*args, **kwargs)
+        #: time.monotonic() until which the registration is known to live.
+        self._registered_until = 0.0
+        if not any(isinstance(f, PerJobLinesFilter) for f in self.log.filters):
+            self.log.addFilter(PerJobLinesFilter())
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, skipped when the last one keeps the registration alive long enough."""
+        timeout = timeout or self.worker_ttl + 60
+        until = time.monotonic() + timeout
+        if pipeline is None and until - HEARTBEAT_EVERY <= self._registered_until:
+            return
+        super().heartbeat(timeout, pipeline=pipeline)
+        self._registered_until = until
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """RQ's set_state, without the write when the state is already that one.
+
+        RQ sets ``idle`` after each job and again before the next dequeue.
+        """
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline=pipeline)
 
 
 class WorkerPool(rq_worker_pool.WorkerPool):

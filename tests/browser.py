@@ -1,7 +1,8 @@
 """Headless Chromium for browser tests: Debian's /usr/bin/chromium driven by Playwright.
 
 ``playwright install`` is never run: Playwright drives the system Chromium. A test that needs a
-browser asks for :func:`chromium_page`; it is skipped, with the reason, when either is missing.
+browser asks for :func:`chromium_page`; it is skipped, with the reason, when either is missing,
+and fails instead where ``BIJLI_REQUIRE_BROWSER`` is set (CI sets it).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def chromium_missing() -> str | None:
 def chromium_page() -> Iterator[Any]:
     """A fresh page in its own browser context (its own cookies)."""
     reason = chromium_missing()
+    if reason and os.environ.get("BIJLI_REQUIRE_BROWSER"):
+        # CI (.ci/run) sets it: there a skipped browser test would pass for one that never ran.
+        pytest.fail(f"the browser tests must run here: {reason}")
     if reason:
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
@@ -42,3 +46,15 @@ def chromium_page() -> Iterator[Any]:
             yield browser.new_context().new_page()
         finally:
             browser.close()
+
+
+def artifact_path(name: str) -> str:
+    """Where a browser test keeps a screenshot: ``$BIJLI_SCREENSHOTS`` or ``var/test-artifacts/``.
+
+    ``var/`` is git-ignored; CI keeps the folder as the run's artifacts.
+    """
+    from bot.settings import ROOT
+
+    folder = os.environ.get("BIJLI_SCREENSHOTS") or os.path.join(ROOT, "var", "test-artifacts")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, name)

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from bot import create_app, queues, signing
+from bot import connections, create_app, queues, signing
 from bot import settings as settings_mod
 from bot.dev import fake_twilio
 from bot.dev.embedded_redis import free_port
@@ -85,6 +85,28 @@ class StubRasa:
                     "buttons": [{"title": "Bill", "payload": "/ask_bill_amount"}],
                 }
             ]
+        if text in ("visit question", "1", "2"):
+            # The meter reader's yes/no question (bot/intents/staff.yml); "1"/"2" answer it.
+            return [
+                {
+                    "recipient_id": sender,
+                    "text": f"Bata diya? (after {text})"
+                    if text != "visit question"
+                    else "Kya upbhokta ko naya number bata diya?",
+                    "buttons": [
+                        {"title": "Haan", "payload": "1"},
+                        {"title": "Nahi", "payload": "2"},
+                    ],
+                }
+            ]
+        if text == "long buttons please":
+            return [
+                {
+                    "recipient_id": sender,
+                    "text": "Choose:",
+                    "buttons": [{"title": "A title far longer than twenty", "payload": "1"}],
+                }
+            ]
         if text == "silence":
             return []
         return [{"recipient_id": sender, "text": f"echo: {text}"}]
@@ -126,7 +148,8 @@ class StubRasa:
             return refusal(environ, start_response)
         assert message is not None
         with self.lock:
-            self.requests.append(asdict(message))
+            # The fields as posted (a message without a location pin carries none).
+            self.requests.append(json.loads(message.body()))
             failing = self.fail_next > 0
             if failing:
                 self.fail_next -= 1
@@ -195,11 +218,15 @@ class FakeTwilio:
             fail_next=[],
             reject={},
             undeliverable=[],
+            whatsapp_failures={},
+            post_callbacks=True,
+            keep_sent=True,
             callback_delay=0.02,
             drop_after_accept=0,
             drop_before_accept=0,
             auth_token=settings_mod.DEV_AUTH_TOKEN,
             account_status="active",
+            content_fail_next=[],
         )
 
 
@@ -253,6 +280,8 @@ def gw_settings(
         monkeypatch.delenv(key, raising=False)
     # Retries without waiting, so a burst worker runs them at once.
     monkeypatch.setattr(ordering, "RETRY_INTERVALS", [0, 0, 0])
+    # Jobs run in this process read connections.settings(): not an earlier test's environment.
+    connections.reset()
     return settings_mod.load()
 
 

@@ -90,7 +90,7 @@ def running(
             start_new_session=True,
         )
         try:
-            _wait_ready(name, proc, log_path, ready_url, ready_text, timeout)
+            wait_ready(name, proc, log_path, ready_url, ready_text, timeout)
             yield proc
         finally:
             stop(proc)
@@ -110,14 +110,15 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             proc.wait()
 
 
-def _wait_ready(
+def wait_ready(
     name: str,
     proc: subprocess.Popen[bytes],
     log_path: Path,
-    ready_url: str | None,
-    ready_text: str | None,
-    timeout: float,
+    ready_url: str | None = None,
+    ready_text: str | None = None,
+    timeout: float = 120.0,
 ) -> None:
+    """Wait until ``ready_url`` answers (or ``ready_text`` is in the log); raise if it exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -141,4 +142,4 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-__all__ = ["BIN", "ProcessDidNotStart", "bijli", "free_port", "running", "stop"]
+__all__ = ["BIN", "ProcessDidNotStart", "bijli", "free_port", "running", "stop", "wait_ready"]

@@ -182,3 +182,17 @@ def test_every_redis_client_has_a_socket_timeout():
                 ):
                     untimed.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert untimed == []
+
+
+def test_the_notifier_is_flask_free_but_for_its_pages():
+    """Each notifier module but the pages is in the Flask contract (a new one must be added)."""
+    import tomli  # pytest's own TOML reader on Python 3.10
+
+    contracts = tomli.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    [flask_free] = [c for c in contracts["contracts"] if c["name"].startswith("Flask is")]
+    modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in (ROOT / "notifier").rglob("*.py")
+    }
+    web_only = {"notifier", "notifier.web", "notifier.web.pages"}
+    assert modules - web_only - set(flask_free["source_modules"]) == set()

@@ -202,6 +202,35 @@ def _load_demo_data(engine: Engine) -> None:
         )
 
 
+def _register_accounts(engine: Engine, sender: str, accounts: list[dict[str, str]]) -> None:
+    """A story's own accounts (its ``metadata.accounts``), registered to its sender, with bills."""
+    with store.session_scope(engine) as session:
+        for account in accounts:
+            session.add(
+                store.Consumer(
+                    discom="KESCO",
+                    new_account_no=account["new"],
+                    old_account_no=account.get("old"),
+                    name="Ram Kumar",
+                    mobile=sender.partition(":")[2],
+                    category=account.get("category", "domestic"),
+                    meter_type="postpaid",
+                    area=account.get("area"),
+                    language="hi",
+                )
+            )
+        session.flush()
+        for account in accounts:
+            session.add(
+                store.Bill(
+                    new_account_no=account["new"],
+                    bill_month="2026-10",
+                    amount_due_paise=184500,
+                    due_date=dt.date(2026, 11, 20),
+                )
+            )
+
+
 Item = tuple[Any, ...]
 
 
@@ -255,6 +284,7 @@ def test_conversation_stories_happen_for_real(
         for number, story in enumerate(_stories()):
             # Through the gateway's signed channel, from a mobile no account is registered to.
             sender = f"whatsapp:+91700000{number:04d}"
+            _register_accounts(engine, sender, story.get("metadata", {}).get("accounts", []))
             expected = _expected_turns(story)
             for text, _ in expected:
                 bot.say(sender, text)
@@ -281,9 +311,10 @@ class _LiveBot:
         self.secret = secret
         self.params = {"token": api_token}
 
-    def say(self, sender: str, text: str) -> None:
+    def say(self, sender: str, text: str, role: str = "consumer") -> None:
+        """Post ``text`` as the gateway would, claiming ``role`` (its reading of staff.csv)."""
         channel, _, mobile = sender.partition(":")
-        message = signing.new_message(channel, mobile, "consumer", text)
+        message = signing.new_message(channel, mobile, role, text)
         body, headers = signing.signed_request(self.secret, message)
         reply = requests.post(
             self.url + signing.WEBHOOK_PATH, data=body, headers=headers, timeout=60

@@ -162,3 +162,40 @@ def test_a_vouch_with_a_field_changed_names_nobody(changes: dict[str, object]) -
     meta = metadata()
     meta[signing.VOUCH_KEY] = {**meta[signing.VOUCH_KEY], **changes}  # type: ignore[dict-item]
     assert signing.vouched_sender(SECRET, SENDER_ID, MESSAGE_ID, meta) is None
+
+
+def test_a_location_pin_travels_in_the_signed_body() -> None:
+    message = signing.new_message("whatsapp", "+919812345678", "consumer", "hi", "", (26.4, 80.3))
+    assert signing.GatewayMessage.from_body(message.body()) == message
+    plain = signing.new_message("whatsapp", "+919812345678", "consumer", "hi")
+    assert b"latitude" not in plain.body()
+    assert signing.GatewayMessage.from_body(plain.body()).latitude is None
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        {"latitude": 26.4},
+        {"latitude": 91.0, "longitude": 80.0},
+        {"latitude": "26.4", "longitude": 80.0},
+        {"latitude": True, "longitude": 80.0},
+    ],
+)
+def test_a_body_with_a_bad_location_is_not_a_message(location: dict[str, object]) -> None:
+    data = json.loads(signing.new_message("sms", "+919812345678", "consumer", "hi").body())
+    with pytest.raises(signing.BadMessage, match="location"):
+        signing.GatewayMessage.from_body(json.dumps({**data, **location}).encode())
+
+
+def test_a_location_vouch_holds_only_for_its_conversation_message_and_place() -> None:
+    entry = signing.vouch_location(SECRET, "whatsapp:+919812345678", "n1", 26.4268, 80.3325)
+    metadata = {signing.LOCATION_KEY: entry}
+    assert signing.vouched_location(SECRET, "whatsapp:+919812345678", "n1", metadata) == (
+        26.4268,
+        80.3325,
+    )
+    assert signing.vouched_location(SECRET, "whatsapp:+919800000000", "n1", metadata) is None
+    assert signing.vouched_location(SECRET, "whatsapp:+919812345678", "n2", metadata) is None
+    moved = {signing.LOCATION_KEY: {**entry, "latitude": 26.5}}
+    assert signing.vouched_location(SECRET, "whatsapp:+919812345678", "n1", moved) is None
+    assert signing.vouched_location("other", "whatsapp:+919812345678", "n1", metadata) is None

@@ -16,6 +16,8 @@ from rasa_sdk.types import DomainDict
 
 from bot import connections
 from bot.accounts import account_numbers_in, digit_runs, normalise_account_number
+from bot.actions.choices import Kind as ChoiceKind
+from bot.actions.choices import option_lines, read_choice
 from bot.actions.formatting import mask_name
 from bot.actions.resolve import (
     Outcome,
@@ -26,24 +28,37 @@ from bot.actions.resolve import (
     settle_unresolved,
     verified_staff,
 )
+from bot.actions.staff_card import show_card
 from bot.actions.topics import ACCOUNT_TOPICS, NEW_NUMBER, TOPIC_BY_INTENT, menu_choice
 from bot.actions.turn import (
+    ACCOUNT_FORM,
     ACCOUNT_NUMBER,
     PENDING_QUERY,
     REQUESTED_SLOT,
     TopicAction,
     Turn,
+    question_asked,
     reading_context,
+    sender_of,
 )
 from bot.store import Consumer
 
-ACCOUNT_FORM = "account_form"
 #: Digit runs shorter than this are menu choices or noise, not attempts at an account number.
 MIN_ATTEMPT_DIGITS = 3
+#: What the form's extraction hands its validation for a choice that fits no account or several.
+NO_SUCH_CHOICE = "no-such-choice"
+#: Intents of messages that are about something else even when they hold a name or category
+#: word ("is ram@ybl real?") or digits: only "1", "pehla" or a real account number answers the
+#: form then.
+NOT_A_CHOICE = frozenset(
+    {"verify_payment_link", "change_language", "human_handoff", "goodbye", "deny", "out_of_scope"}
+)
 
 
 def handle_new_number(turn: Turn) -> None:
     """Answer "what is my new account number?"."""
+    if show_card(turn, turn.number_in_message()):
+        return  # an active staff member verifying an account in the field
     with connections.session() as session:
         sender = turn.sender
         registered = registered_accounts(session, sender)
@@ -78,17 +93,7 @@ def _say_new_number(
         "old_account_no": consumer.old_account_no or "—",
         "masked_name": mask_name(consumer.name),
     }
-    if res.staff and not res.own:
-        # Meter readers verify accounts in the field: they see the name and where it is.
-        turn.say(
-            "utter_staff_account_details",
-            name=consumer.name,
-            area=consumer.area or "—",
-            meter_type=consumer.meter_type,
-            category=consumer.category,
-            **values,
-        )
-    elif asked_with is not None and len(asked_with) == 10:
+    if asked_with is not None and len(asked_with) == 10:
         turn.say("utter_already_new_number", **values)
     elif asked_with is not None:
         turn.say("utter_new_number_lookup", **values)
@@ -103,8 +108,25 @@ class ActionNewAccountNumber(TopicAction):
     handle = staticmethod(handle_new_number)
 
 
+def account_options(tracker: Tracker) -> list[Consumer]:
+    """The accounts the account form lists for the sender to choose from (none: ask a number).
+
+    A mobile with several accounts chooses among them for every question but its new numbers,
+    which it gets all at once (handle_new_number).
+    """
+    if tracker.get_slot(PENDING_QUERY) == NEW_NUMBER:
+        return []
+    sender = sender_of(tracker)
+    if sender.mobile is None:
+        return []
+    with connections.session() as session:
+        registered = registered_accounts(session, sender)
+    return registered if len(registered) > 1 else []
+
+
 class ActionAskAccountNumber(Action):
-    """The account form's question: the old number for a lookup, any number otherwise."""
+    """The account form's question: the numbered list of the mobile's accounts when it has
+    several, else the old number for a lookup, any number otherwise."""
 
     def name(self) -> str:
         return "action_ask_account_number"
@@ -112,11 +134,61 @@ class ActionAskAccountNumber(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        if tracker.get_slot(PENDING_QUERY) == NEW_NUMBER:
-            dispatcher.utter_message(response="utter_ask_old_account_number")
+        options = account_options(tracker)
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        # After a language change the question is offered once more, saying what it was for
+        # ("Aap pehle pooch rahe the: ..."), in the new language.
+        asked = question_asked(tracker) if intent == "change_language" else None
+        again = {"question": quote(asked)} if asked else {}
+        if options:
+            dispatcher.utter_message(
+                response="utter_choose_account_again" if again else "utter_choose_account",
+                accounts=option_lines(options, tracker.get_slot("language")),
+                **again,
+            )
+        elif tracker.get_slot(PENDING_QUERY) == NEW_NUMBER:
+            dispatcher.utter_message(
+                response="utter_ask_old_account_again" if again else "utter_ask_old_account_number",
+                **again,
+            )
         else:
-            dispatcher.utter_message(response="utter_ask_account_number")
+            dispatcher.utter_message(
+                response="utter_ask_account_again" if again else "utter_ask_account_number",
+                **again,
+            )
         return []
+
+
+#: A quoted question longer than this is cut (with "…").
+MAX_QUOTE = 60
+
+
+def quote(text: str) -> str:
+    """``text`` short enough to quote back in a reply."""
+    return text if len(text) <= MAX_QUOTE else text[: MAX_QUOTE - 1].rstrip() + "…"
+
+
+class ActionLeaveAccountForm(Action):
+    """Leave the account form and drop its question: the user answered with something else.
+
+    The rules run it after small talk, the menu, a fraud check, an out-of-scope message or a
+    goodbye while the form waits, so that nothing asks for an account number after them.
+    """
+
+    def name(self) -> str:
+        return "action_leave_account_form"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        turn = Turn(dispatcher, tracker)
+        turn.leave_form()
+        turn.settled()
+        return turn.events
+
+
+def _intent(tracker: Tracker) -> str | None:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 
 
 class ValidateAccountForm(FormValidationAction):
@@ -129,8 +201,13 @@ class ValidateAccountForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = (tracker.latest_message or {}).get("text") or ""
-        if tracker.get_slot(REQUESTED_SLOT) == ACCOUNT_NUMBER and menu_choice(text):
+        asking = tracker.get_slot(REQUESTED_SLOT) == ACCOUNT_NUMBER
+        if _intent(tracker) == "verify_payment_link":
+            # Fraud first: a forwarded scam's "call 9876500000" is no answer to the form.
+            return [ActionExecutionRejected(ACCOUNT_FORM)]
+        if asking and menu_choice(text) and not account_options(tracker):
             # "2" answers the help menu, not the form: reject, and the dialogue dispatches it.
+            # (Below a list of accounts, "2" picks the second account.)
             return [ActionExecutionRejected(ACCOUNT_FORM)]
         return await super().run(dispatcher, tracker, domain)
 
@@ -143,11 +220,23 @@ class ValidateAccountForm(FormValidationAction):
             return {}  # the NLU's entity, which action_validate_slot_mappings let through
         text = (tracker.latest_message or {}).get("text") or ""
         attempts = [run for run in digit_runs(text) if len(run) >= MIN_ATTEMPT_DIGITS]
+        options = account_options(tracker) if not attempts else []
+        intent = _intent(tracker)
+        if options:
+            choice = read_choice(text, options, words_count=intent not in NOT_A_CHOICE)
+            if choice.kind is ChoiceKind.CHOSEN:
+                assert choice.consumer is not None
+                return {ACCOUNT_NUMBER: choice.consumer.new_account_no}
+            if choice.kind is not ChoiceKind.NONE:
+                return {ACCOUNT_NUMBER: NO_SUCH_CHOICE}
         if not attempts:
             # Nothing like a number: the form rejects and the dialogue handles the message.
             return {}
-        # Else the first attempt, which validation refuses saying what an account number is.
         given = account_numbers_in(text, reading_context(tracker))
+        if not given and intent in NOT_A_CHOICE:
+            # About something else ("English please, 9.30 baje"): the dialogue answers it.
+            return {}
+        # Else the first attempt, which validation refuses saying what an account number is.
         return {ACCOUNT_NUMBER: (given or attempts)[0]}
 
     def validate_account_number(
@@ -159,9 +248,19 @@ class ValidateAccountForm(FormValidationAction):
     ) -> dict[str, Any]:
         if value is None:
             return {ACCOUNT_NUMBER: None}  # nothing given yet (the form is just starting)
+        if value == NO_SUCH_CHOICE:
+            # "3" or "teesra" below two accounts, "ghar wala" when both are homes: the form
+            # shows the list again.
+            dispatcher.utter_message(response="utter_invalid_account_choice")
+            return {ACCOUNT_NUMBER: None}
         number = normalise_account_number(value)
         text = (tracker.latest_message or {}).get("text") or ""
-        if number is None or number not in account_numbers_in(text, reading_context(tracker)):
+        chosen = number is not None and any(
+            c.new_account_no == number for c in account_options(tracker)
+        )
+        if not chosen and (
+            number is None or number not in account_numbers_in(text, reading_context(tracker))
+        ):
             # Too short, or written as a mobile, a date, an amount ("paid 150000").
             dispatcher.utter_message(response="utter_invalid_account_number")
             return {ACCOUNT_NUMBER: None}
@@ -177,7 +276,9 @@ class ValidateAccountForm(FormValidationAction):
 __all__ = [
     "ACCOUNT_FORM",
     "ActionAskAccountNumber",
+    "ActionLeaveAccountForm",
     "ActionNewAccountNumber",
     "ValidateAccountForm",
+    "account_options",
     "handle_new_number",
 ]

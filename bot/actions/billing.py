@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot import connections, store
 from bot.actions.formatting import format_bill_month, format_date, format_moment
-from bot.actions.resolve import resolve, settle_unresolved
+from bot.actions.resolve import Outcome, resolve, settle_unresolved
 from bot.actions.topics import BALANCE, BILL, DISCONNECTION
 from bot.actions.turn import TopicAction, Turn
 from bot.money import format_rupees
@@ -24,7 +24,10 @@ SMART_PREPAID = "smart_prepaid"
 def handle_bill(turn: Turn) -> None:
     """Answer "how much is my bill?": dues, due date, arrears and how fresh the data is."""
     with connections.session() as session:
-        res = resolve(session, turn)
+        res = resolve(session, turn, answer_all=True)
+        if res.outcome is Outcome.ALL:
+            _say_each(turn, session, res.registered, BILL)
+            return
         if settle_unresolved(turn, BILL, res):
             return
         consumer = res.consumer
@@ -58,7 +61,10 @@ def handle_bill(turn: Turn) -> None:
 def handle_balance(turn: Turn) -> None:
     """Answer "what is my prepaid balance?"."""
     with connections.session() as session:
-        res = resolve(session, turn)
+        res = resolve(session, turn, answer_all=True)
+        if res.outcome is Outcome.ALL:
+            _say_each(turn, session, res.registered, BALANCE)
+            return
         if settle_unresolved(turn, BALANCE, res):
             return
         consumer = res.consumer
@@ -70,6 +76,48 @@ def handle_balance(turn: Turn) -> None:
         else:
             _say_balance(turn, session, consumer)
         turn.settled(consumer.new_account_no)
+
+
+def _say_each(turn: Turn, session: Session, consumers: list[store.Consumer], topic: str) -> None:
+    """Dues or balance of each of the sender's own accounts, one line each."""
+    imported: dict[str, dt.datetime] = {}  # discom -> the latest bill import shown
+    for consumer in consumers:
+        values = {"new_account_no": consumer.new_account_no, "area": consumer.area or "—"}
+        if consumer.meter_type == SMART_PREPAID:
+            balance = store.prepaid_balance(session, consumer.new_account_no)
+            if balance is None:
+                turn.say("utter_account_line_nothing", **values)
+                continue
+            paise = balance.balance_paise + store.paid_since(
+                session, consumer.new_account_no, balance.as_of
+            )
+            turn.say(
+                "utter_account_line_balance",
+                balance=format_rupees(paise),
+                as_of=format_moment(balance.as_of),
+                **values,
+            )
+            continue
+        bill = store.latest_bill(session, consumer.new_account_no)
+        if bill is None:
+            turn.say("utter_account_line_nothing", **values)
+            continue
+        if consumer.discom not in imported or bill.imported_at > imported[consumer.discom]:
+            imported[consumer.discom] = bill.imported_at
+        turn.say(
+            "utter_account_line_bill",
+            bill_month=format_bill_month(bill.bill_month),
+            amount_due=format_rupees(max(store.outstanding_paise(session, bill), 0)),
+            due_date=format_date(bill.due_date),
+            **values,
+        )
+    for discom, at in imported.items():
+        if store.open_billing_closure(session, discom) is not None:
+            turn.say("utter_billing_closed_note", as_of=format_date(store.to_ist(at).date()))
+            break
+    # No one account to remember; the question stays open, so that "pehle wale ka" next
+    # answers it for that account (resolve.resolve).
+    turn.settled(pending=topic)
 
 
 def _say_balance(turn: Turn, session: Session, consumer: store.Consumer) -> None:

@@ -6,9 +6,9 @@ Only digits, symbols and dates come out of here; every word a user reads lives i
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 
 from bot.clock import to_ist
+from bot.names import mask_name
 
 
 def format_date(day: dt.date) -> str:
@@ -26,23 +26,6 @@ def format_bill_month(month: str) -> str:
     """``2026-10`` → ``10/2026``."""
     year, _, mon = month.partition("-")
     return f"{mon}/{year}" if mon else month
-
-
-def _first_grapheme(word: str) -> str:
-    """The first letter of a word with its combining marks (Devanagari matras, nukta)."""
-    out = word[0]
-    for char in word[1:]:
-        if unicodedata.category(char) in {"Mn", "Mc"}:
-            out += char
-        else:
-            break
-    return out
-
-
-def mask_name(name: str) -> str:
-    """A name with only each word's first letter shown: ``Ramesh Kumar`` → ``R*** K***``."""
-    words = [w for w in name.split() if w]
-    return " ".join(f"{_first_grapheme(w)}***" for w in words) or "***"
 
 
 __all__ = ["format_bill_month", "format_date", "format_moment", "mask_name"]

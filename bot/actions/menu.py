@@ -62,12 +62,17 @@ class ActionAnswerWithAccount(Action):
     ) -> list[EventType]:
         turn = Turn(dispatcher, tracker)
         turn.leave_form()
+        pending = tracker.get_slot(PENDING_QUERY)
+        topic = pending if pending in topics.ACCOUNT_TOPICS else None
+        if turn.number_from_form() is not None:
+            # The account form took an account from this message ("2", "pehla", "dukaan wala"):
+            # it answers the question waiting, not the help menu.
+            dispatch(turn, topic or topics.NEW_NUMBER)
+            return turn.events
         choice = menu_choice(turn.text)
         if choice is not None:
             dispatch(turn, choice)
             return turn.events
-        pending = tracker.get_slot(PENDING_QUERY)
-        topic = pending if pending in topics.ACCOUNT_TOPICS else None
         if turn.number_in_message() is None:
             if topic is None and not _tries_a_number(turn):
                 # The NLU took a message about something else for a number given ("maine

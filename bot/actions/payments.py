@@ -330,9 +330,11 @@ def _uncredited_notice(
 
 def handle_payment_missing(turn: Turn) -> None:
     """Answer "I paid but it does not show": by UTR, or by date and amount; else a ticket."""
-    utr = utr_in_text(turn.text)
-    day = date_in_text(turn.text)
-    paise = paylinks.amount_in_text(turn.text)
+    # Answering the account form ("1", "456789"), the facts are in the message that asked.
+    text = turn.question_text() if turn.number_from_form() else turn.text
+    utr = utr_in_text(text)
+    day = date_in_text(text)
+    paise = paylinks.amount_in_text(text)
     with connections.session() as session:
         res = resolve(session, turn)
         if settle_unresolved(turn, PAYMENT_MISSING, res):

@@ -1,7 +1,10 @@
 """Which account a question is about, and whether the sender may see its details.
 
-Order: a number in the latest message; else the sender's mobile when it is registered to exactly
-one account; else the number the conversation already holds; else ask (the account form).
+Order: a number in the latest message (or the account just chosen from the account form's list);
+else the sender's mobile when it is registered to exactly one account; else, for a dues or
+balance question, every account on the mobile when there are up to three; else the number the
+conversation already holds (unless it is one of several on the mobile: they choose each time);
+else ask (the account form, with the mobile's accounts as a list).
 Details go only to the account's registered mobile or to verified staff (the staff table, never
 the gateway's metadata alone). Lookups of other people's accounts pass the enumeration guard.
 """
@@ -15,19 +18,28 @@ from enum import Enum
 from sqlalchemy.orm import Session
 
 from bot import connections, store
+from bot.actions.choices import ANSWER_ALL_UP_TO, read_choice
+from bot.actions.choices import Kind as ChoiceKind
 from bot.actions.formatting import mask_name
 from bot.actions.guard import LookupGuard
-from bot.actions.turn import Sender, Turn
+from bot.actions.staff_card import staff_lookup_allowed
+from bot.actions.topics import BALANCE, BILL
+from bot.actions.turn import PENDING_QUERY, Sender, Turn
 from bot.logfmt import kv
 from bot.phone import mask
 
 log = logging.getLogger(__name__)
 
 
+#: Questions answered for each of a mobile's few accounts at once (Outcome.ALL).
+ANSWERED_FOR_ALL = (BILL, BALANCE)
+
+
 class Outcome(str, Enum):
     FOUND = "found"
     ASK = "ask"  # nothing to go on: ask for a number
     CHOOSE = "choose"  # the mobile has several accounts: ask which
+    ALL = "all"  # the mobile has a few accounts and the question fits them all: answer each
     NOT_FOUND = "not_found"
     REFUSED = "refused"  # over the day's lookup limit
 
@@ -78,6 +90,8 @@ def look_up(
     own = consumer is not None and any(
         c.new_account_no == consumer.new_account_no for c in registered
     )
+    if staff and not own and not staff_lookup_allowed(session, sender, number):
+        return Resolution(Outcome.REFUSED, number=number, staff=staff, registered=registered)
     if not own and not staff:
         guard = LookupGuard(connections.redis(), cfg.lookup_limit_per_day)
         # The new number identifies an account however it was asked for (old or new number).
@@ -99,20 +113,41 @@ def look_up(
     )
 
 
-def resolve(session: Session, turn: Turn) -> Resolution:
-    """Resolve the account the latest question is about."""
+def resolve(session: Session, turn: Turn, *, answer_all: bool = False) -> Resolution:
+    """Resolve the account the latest question is about.
+
+    ``answer_all``: the question can be answered for each of the sender's own accounts at once
+    (dues, balances), so a mobile with up to ANSWER_ALL_UP_TO accounts is not asked to choose.
+    """
     sender = turn.sender
     registered = registered_accounts(session, sender)
     staff = verified_staff(session, sender)
-    given = turn.number_in_message()
+    given = turn.number_in_message() or turn.number_from_form()
     if given:
         return look_up(session, sender, given, registered=registered, staff=staff)
     if len(registered) == 1:
         return Resolution(
             Outcome.FOUND, consumer=registered[0], own=True, staff=staff, registered=registered
         )
+    if answer_all and 1 < len(registered) <= ANSWER_ALL_UP_TO:
+        # "dukaan ka bill" names one; right after the lines of each ("pehle wale ka"), so
+        # does an ordinal. Anything else is about them all.
+        just_listed = turn.tracker.get_slot(PENDING_QUERY) in ANSWERED_FOR_ALL
+        choice = read_choice(turn.text, registered, positions_count=just_listed)
+        if choice.kind is ChoiceKind.CHOSEN and choice.consumer is not None:
+            return Resolution(
+                Outcome.FOUND,
+                consumer=choice.consumer,
+                own=True,
+                staff=staff,
+                registered=registered,
+            )
+        return Resolution(Outcome.ALL, own=True, staff=staff, registered=registered)
     remembered = turn.remembered_number()
-    if remembered:
+    own = {c.new_account_no for c in registered} | {c.old_account_no for c in registered}
+    # A mobile with several accounts says which one each time: the one chosen for the last
+    # question is not silently taken for a new one (a complaint about the wrong connection).
+    if remembered and not (len(registered) > 1 and remembered in own):
         return look_up(session, sender, remembered, registered=registered, staff=staff)
     if registered:
         return Resolution(Outcome.CHOOSE, staff=staff, registered=registered)
@@ -129,7 +164,7 @@ def account_lines(consumers: list[store.Consumer]) -> str:
 def settle_unresolved(turn: Turn, topic: str, res: Resolution) -> bool:
     """Answer every outcome but FOUND; True when it did (there is no account to talk about)."""
     if res.outcome is Outcome.CHOOSE:
-        turn.say("utter_choose_account", accounts=account_lines(res.registered))
+        # The account form's question lists the accounts (accounts.ActionAskAccountNumber).
         turn.await_account(topic)
     elif res.outcome is Outcome.ASK:
         turn.await_account(topic)
@@ -139,7 +174,11 @@ def settle_unresolved(turn: Turn, topic: str, res: Resolution) -> bool:
         # A corrected number sent next answers the same question.
         turn.settled(pending=topic)
     elif res.outcome is Outcome.REFUSED:
-        turn.say("utter_lookup_limit_reached", limit=connections.settings().lookup_limit_per_day)
+        cfg = connections.settings()
+        if res.staff:
+            turn.say("utter_staff_lookup_cap", limit=cfg.staff_lookup_limit_per_day)
+        else:
+            turn.say("utter_lookup_limit_reached", limit=cfg.lookup_limit_per_day)
         turn.forget_account()
         turn.settled()
     else:

@@ -41,6 +41,10 @@ TOPIC_BY_INTENT = {
     "ask_disconnection": DISCONNECTION,
     "ask_prepaid_balance": BALANCE,
     "human_handoff": HANDOFF,
+    # A number sent with these is an account number; a consumer who writes "verify 1234567"
+    # is answered as if they had asked its new number (bot/actions/staff.py).
+    "staff_verify_account": NEW_NUMBER,
+    "staff_record_visit": NEW_NUMBER,
 }
 
 #: The help menu's numbered entries, in order; the domain's utter_help lists the same.

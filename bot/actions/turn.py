@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Slots the dialogue rules branch on; every account action sets them, so rules can tell whether
 # the account form has to ask for a number next.
 NEEDS_ACCOUNT = "needs_account"
+ACCOUNT_FORM = "account_form"
 PENDING_QUERY = "pending_query"
 ACCOUNT_NUMBER = "account_number"
 REQUESTED_SLOT = "requested_slot"
@@ -116,6 +117,17 @@ def reading_context(tracker: Tracker) -> Context:
     )
 
 
+def question_asked(tracker: Tracker) -> str | None:
+    """The user's message that made the account form ask (its latest activation), as written."""
+    activated = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name") == ACCOUNT_FORM:
+            activated = True
+        elif activated and event.get("event") == "user":
+            return " ".join(str(event.get("text") or "").split()) or None
+    return None
+
+
 class Turn:
     """Collects the events and responses of one action run; handlers write to it."""
 
@@ -164,9 +176,23 @@ class Turn:
                     text = text[:start] + " " * (end - start) + text[end:]
         return text
 
+    def question_text(self) -> str:
+        """The message that made the account form ask (else the latest message)."""
+        return question_asked(self.tracker) or self.text
+
     def remembered_number(self) -> str | None:
         """The account number the conversation already holds."""
         return normalise_account_number(self.tracker.get_slot(ACCOUNT_NUMBER))
+
+    def number_from_form(self) -> str | None:
+        """The account the account form took from this very message ("pehla", "dukaan wala").
+
+        Only right after the form ran: the form's validation already read the message (an
+        option number, an ordinal, a word of the account's name or category, or a number).
+        """
+        if self.tracker.latest_action_name != ACCOUNT_FORM:
+            return None
+        return self.remembered_number()
 
     def say(self, response: str, **values: Any) -> None:
         """Send a domain response, filling its ``{placeholders}`` from ``values``."""
@@ -179,10 +205,13 @@ class Turn:
         return [e for e in self.events if e.get("event") == "slot" and e.get("name") == slot]
 
     def leave_form(self) -> None:
-        """Close an active form: the user moved on to something else."""
+        """Close an active form and drop its question: the user moved on to something else."""
         if (self.tracker.active_loop or {}).get("name"):
             self.events.append(ActiveLoop(None))
             self.set(REQUESTED_SLOT, None)
+            # A handler that asks again sets these anew after this.
+            self.set(PENDING_QUERY, None)
+            self.set(NEEDS_ACCOUNT, False)
 
     def await_account(self, topic: str) -> None:
         """Ask for an account number next (the dialogue rules run the account form)."""
@@ -232,10 +261,12 @@ class TopicAction(Action, metaclass=ABCMeta):
 
 
 __all__ = [
+    "ACCOUNT_FORM",
     "DIALOGUE_SLOTS",
     "Sender",
     "TopicAction",
     "Turn",
+    "question_asked",
     "reading_context",
     "sender_of",
     "starts_a_session",

@@ -4,8 +4,10 @@
 session, Flask-WTF checks a CSRF token on every unsafe request under ``/admin`` (the Twilio and
 payment webhooks, signed by their senders, are left alone), and a guard in ``before_request``
 sends anyone not signed in to the login page, whatever blueprint serves the path. Sessions end
-after ``BIJLI_ADMIN_IDLE_MINUTES`` without a page the operator asked for (the inbox's background
-polling does not count) and :data:`MAX_SESSION` after sign-in, whichever comes first.
+after ``BIJLI_ADMIN_IDLE_MINUTES`` without a page the operator asked for (a page's background
+polling does not count: requests with :data:`POLL_HEADER`, and the endpoints a feature names with
+:func:`add_poll_endpoints`) and :data:`MAX_SESSION` after sign-in, whichever comes first. A
+feature's navigation entry may be for some roles only (:func:`add_section`).
 """
 
 from __future__ import annotations
@@ -152,17 +154,29 @@ def init_app(app: Flask, cfg: Settings) -> None:
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_refused)
     app.extensions["bijli_admin_sections"] = []
+    app.extensions["bijli_admin_poll_endpoints"] = set()
     app.context_processor(_shell_context)
     app.register_blueprint(bp)
 
 
-def add_section(app: Flask, title: str, endpoint: str) -> None:
-    """List a feature's page in the /admin navigation (``create_app()`` calls this)."""
-    app.extensions["bijli_admin_sections"].append((title, endpoint))
+def add_section(app: Flask, title: str, endpoint: str, roles: frozenset[str] | None = None) -> None:
+    """List a feature's page in the /admin navigation, for ``roles`` only when given."""
+    app.extensions["bijli_admin_sections"].append((title, endpoint, roles))
+
+
+def add_poll_endpoints(app: Flask, endpoints: frozenset[str] | set[str]) -> None:
+    """Endpoints a page polls by itself: like :data:`POLL_HEADER`, they keep no session alive."""
+    app.extensions["bijli_admin_poll_endpoints"].update(endpoints)
 
 
 def _shell_context() -> dict[str, Any]:
-    return {"admin_sections": current_app.extensions.get("bijli_admin_sections", [])}
+    role = getattr(current_user, "role", None)
+    sections = [
+        (title, endpoint)
+        for title, endpoint, roles in current_app.extensions.get("bijli_admin_sections", [])
+        if roles is None or role in roles
+    ]
+    return {"admin_sections": sections}
 
 
 def _load_operator(user_id: str) -> OperatorUser | None:
@@ -198,7 +212,8 @@ def _guard() -> ResponseReturnValue | None:
         logout_user()
         session.clear()
         return _to_login("Your session expired. Please sign in again.")
-    if request.headers.get(POLL_HEADER) != "1":
+    polled = request.endpoint in current_app.extensions["bijli_admin_poll_endpoints"]
+    if request.headers.get(POLL_HEADER) != "1" and not polled:
         session["seen"] = now
     return None
 
@@ -293,6 +308,7 @@ __all__ = [
     "LoginForm",
     "OperatorUser",
     "SecretKeyMissing",
+    "add_poll_endpoints",
     "add_section",
     "bp",
     "check_secret_key",

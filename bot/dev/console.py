@@ -4,6 +4,8 @@ The page posts what the person types to ``/console/send``; the server builds the
 would send, signs it with the auth token exactly as Twilio does, and hands it to this app's own
 ``/twilio/messages`` (in-process WSGI, so a single-worker server cannot deadlock on itself). The
 replies are what the worker recorded as sent (the OutboundMessage table), polled by the page.
+A WhatsApp reply sent as a quick-reply template shows its buttons; tapping one posts what Twilio
+posts for a tap: ``Body`` and ``ButtonText`` the title, ``ButtonPayload`` its id, signed.
 
 Only available with Twilio's development credentials: with real ones it could forge any sender's
 messages. ``create_app()`` registers it only then, and every request checks again.
@@ -24,6 +26,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.test import Client
 
 from bot import connections
+from bot.gateway import quick_replies
 from bot.logfmt import kv
 from bot.phone import mask, normalise_indian_mobile, twilio_address
 from bot.store import Consumer, InboundMessage, OutboundMessage, Staff, session_scope
@@ -106,6 +109,7 @@ def send() -> ResponseReturnValue:
     number = str(data.get("mobile") or "").strip()
     channel = "whatsapp" if data.get("channel") == "whatsapp" else "sms"
     body = str(data.get("body") or "")[:MAX_BODY]
+    button = data.get("button") if isinstance(data.get("button"), dict) else None
     with_media = bool(data.get("media"))
     if not number or not re.fullmatch(r"[+\d\s()-]{3,20}", number):
         return jsonify(error="Enter a phone number, e.g. +91 98765 43210."), 400
@@ -128,6 +132,20 @@ def send() -> ResponseReturnValue:
     if channel == "whatsapp":
         form["ProfileName"] = str(data.get("profile_name") or "Console")[:60]
         form["WaId"] = e164.lstrip("+")
+    if button is not None:
+        # A tapped quick-reply button: Twilio posts its title as the body, and its id.
+        title, payload = str(button.get("title") or ""), str(button.get("payload") or "")
+        if channel != "whatsapp" or not title or not payload:
+            return jsonify(error="A button is tapped on WhatsApp, with a title and a payload."), 400
+        form["Body"] = form["ButtonText"] = title[:MAX_BODY]
+        form["ButtonPayload"] = payload[: quick_replies.MAX_ID]
+    location = str(data.get("location") or "").strip()
+    if location:
+        # A WhatsApp location pin, as Twilio posts one: Latitude and Longitude fields.
+        match = re.fullmatch(r"(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)", location)
+        if channel != "whatsapp" or match is None:
+            return jsonify(error="A location pin is 'latitude,longitude', on WhatsApp only."), 400
+        form["Latitude"], form["Longitude"] = match.group(1), match.group(2)
     if with_media:
         form["MediaUrl0"] = f"{cfg.public_base_url}/static/console-photo.png"
         form["MediaContentType0"] = "image/png"
@@ -175,7 +193,8 @@ def messages() -> ResponseReturnValue:
     after_out = _int(request.args.get("after_out"))
     after_in = _int(request.args.get("after_in"))
     items: list[dict[str, Any]] = []
-    with session_scope(connections.engine(app_settings())) as session:
+    engine = connections.engine(app_settings())
+    with session_scope(engine) as session:
         for row in session.execute(
             select(InboundMessage)
             .where(
@@ -215,8 +234,15 @@ def messages() -> ResponseReturnValue:
                     "status": out.status,
                     "error_code": out.error_code,
                     "at": out.created_at.isoformat(),
+                    "content_sid": out.content_sid,
                 }
             )
+    templates = quick_replies.buttons_by_sid(
+        engine, sorted({i["content_sid"] for i in items if i.get("content_sid")})
+    )
+    for item in items:
+        if item["direction"] == "out":
+            item["buttons"] = templates.get(item.pop("content_sid") or "", [])
     items.sort(key=lambda item: (item["at"], item["direction"] == "out", item["id"]))
     return jsonify(items=items)
 

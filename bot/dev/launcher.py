@@ -93,6 +93,8 @@ def run_all(demo_consumers: int = 2000) -> int:
             "\nBijli Sahayak is starting (Rasa takes a little while to load its model):\n"
             f"  dev console     {web}/console\n"
             f"  agent inbox     {web}/admin/inbox/  (a login: bijli operator add NAME)\n"
+            f"  campaigns       {web}/admin/campaigns/  (officers and admins)\n"
+            f"  queues          {web}/admin/rq/\n"
             f"  health          {web}/healthz\n"
             f"  Rasa            {cfg.rasa_url}/\n"
             + (

@@ -6,6 +6,12 @@ text for STOP/START and empty messages) are cached in Redis before anything is s
 retry after a Twilio failure neither asks Rasa twice nor sends a confirmation twice; every send
 carries an idempotency key derived from the message id and the reply's position.
 
+A reply with buttons goes on WhatsApp as a quick-reply Content template
+(:mod:`bot.gateway.quick_replies`), and as numbered lines on SMS, or whenever the template
+cannot be had (the Content API failing, Twilio no longer knowing it): the reply is never lost.
+A tapped button reaches Rasa as its payload (``ButtonPayload``, which Twilio signs with the
+rest of the webhook), so a tap and a typed "1" read the same.
+
 While Twilio refuses the credentials (sending is paused, see :mod:`bot.twilio_client`) a job
 ends without answering and without asking Rasa: the message stays unanswered in the inbox, and
 the sweep enqueues it again once Twilio accepts the credentials.
@@ -20,22 +26,24 @@ from typing import Any
 
 import redis
 import requests
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.engine import Engine
 
 from bot import connections, handoffs, signing, twilio_client
 from bot import settings as settings_mod
 from bot.clock import utcnow
-from bot.gateway import texts
+from bot.gateway import quick_replies, texts
 from bot.gateway.ordering import PROFILE_KEY
+from bot.gateway.quick_replies import Button
 from bot.logfmt import kv
 from bot.phone import mask
 from bot.store import (
+    Consumer,
     InboundMessage,
+    Staff,
     audit,
-    consumers_by_mobile,
     session_scope,
     set_opt_out,
-    staff_by_mobile,
 )
 
 log = logging.getLogger(__name__)
@@ -46,11 +54,42 @@ texts.preload()
 #: Longest text passed to Rasa; longer messages are cut at a word end (NLU on essays is slow
 #: and never better).
 MAX_INBOUND_CHARS = 500
+#: What Rasa reads for a location pin sent without words: Rasa's own syntax for an intent
+#: (RegexMessageHandler), so the pin is a power-cut report whatever the NLU model would guess.
+LOCATION_ONLY_TEXT = "/report_power_cut"
 #: Seconds to wait for Rasa's answer (it runs custom actions, which read the database).
 RASA_TIMEOUT = 30.0
 #: Planned replies are kept this long, so that retries resend the same ones.
 REPLIES_TTL = 24 * 3600
 REPLIES_KEY = "bijli:inbound:replies:{id}"
+
+
+# Built once (building a statement costs more than running it): the message, whether its
+# sender is active staff, and the language of the sender's first account.
+_JOB_INPUT = select(
+    InboundMessage.channel,
+    InboundMessage.from_number,
+    InboundMessage.body,
+    InboundMessage.num_media,
+    InboundMessage.latitude,
+    InboundMessage.longitude,
+    InboundMessage.processed_at,
+    InboundMessage.button_payload,
+    exists()
+    .where(Staff.mobile == InboundMessage.from_number, Staff.active.is_(True))
+    .label("staff"),
+    select(Consumer.language)
+    .where(Consumer.mobile == InboundMessage.from_number)
+    .order_by(Consumer.new_account_no)
+    .limit(1)
+    .scalar_subquery()
+    .label("language"),
+).where(InboundMessage.id == bindparam("id"))
+_MARK_ANSWERED = (
+    update(InboundMessage.__table__)
+    .where(InboundMessage.__table__.c.id == bindparam("inbound_id"))
+    .values(processed_at=bindparam("answered_at"))
+)
 
 
 class RasaUnavailable(RuntimeError):
@@ -63,10 +102,22 @@ class RasaTurnFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Reply:
-    """One message to send back: text, an image URL, or both."""
+    """One message to send back: text, an image URL, or both; options as ``buttons``."""
 
     text: str = ""
     image: str | None = None
+    buttons: tuple[Button, ...] = ()
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> Reply:
+        """A reply as :func:`dataclasses.asdict` stored it (replies cached before buttons
+        were kept have none)."""
+        buttons = tuple(Button(**b) for b in item.get("buttons") or ())
+        return cls(text=item.get("text") or "", image=item.get("image"), buttons=buttons)
+
+    def numbered(self) -> str:
+        """The text with the options as numbered lines."""
+        return quick_replies.numbered(self.text, self.buttons)
 
 
 # --------------------------------------------------------------------------- the job
@@ -78,30 +129,59 @@ def handle_inbound(inbound_id: int) -> str:
     cfg = settings_mod.load()
     engine = connections.engine(cfg)
     conn = connections.redis(cfg)
+    paused = twilio_client.pause_state(cfg, conn) is not None
+    cached, profile = conn.mget(
+        REPLIES_KEY.format(id=inbound_id), PROFILE_KEY.format(id=inbound_id)
+    )
+    replies = _decoded_replies(cached)
+    routing: handoffs.Routing | None = None
+    # One transaction reads the message, who sent it and whether an agent holds the sender.
     with session_scope(engine) as session:
-        row = session.get(InboundMessage, inbound_id)
+        row = session.execute(_JOB_INPUT, {"id": inbound_id}).one_or_none()
         if row is None:
             log.warning(kv("inbound_vanished", inbound_id=inbound_id))
             return "vanished"
         if row.processed_at is not None:
             return "already_processed"
         channel, mobile, body, num_media = row.channel, row.from_number, row.body, row.num_media
-        staff = staff_by_mobile(session, mobile)
-        role = "staff" if staff is not None else "consumer"
-        accounts = consumers_by_mobile(session, mobile)
-        language = accounts[0].language if accounts else None
+        # A tapped WhatsApp button: the bot reads its payload, the title stays in the inbox.
+        body = row.button_payload or body
+        pin = (
+            (row.latitude, row.longitude)
+            if row.latitude is not None and row.longitude is not None
+            else None
+        )
+        role = "staff" if row.staff else "consumer"
+        language = row.language
+        if not paused and replies is None and texts.keyword(body) is None:
+            # STOP, START and HELP are still the gateway's to answer when an agent holds the
+            # conversation; the message is in the inbox either way (the agent's page reads it).
+            routing = handoffs.route_to_agent(session, cfg, channel, mobile)
 
-    if twilio_client.pause_state(cfg, conn) is not None:
+    if paused:
         # Rasa is not asked either: its conversation moves on only with what the person sees.
         log.info(kv("inbound_waiting_twilio_paused", inbound_id=inbound_id))
         return "paused"
-    replies = _cached_replies(conn, inbound_id)
-    if replies is None and _for_the_agent(cfg, engine, conn, inbound_id, channel, mobile, body):
-        replies = []
+    if routing is not None:
+        if routing.overdue and routing.handoff_id is not None:
+            handoffs.schedule_expiry(conn, routing.handoff_id, utcnow())
+        if routing.to_agent:
+            # The bot stays quiet while an agent holds the conversation (bot.handoffs).
+            log.info(kv("inbound_to_agent", inbound_id=inbound_id, handoff=routing.handoff_id))
+            replies = []
     if replies is None:
-        profile_name = (conn.get(PROFILE_KEY.format(id=inbound_id)) or b"").decode()
         replies = plan_replies(
-            cfg, engine, inbound_id, channel, mobile, body, num_media, role, language, profile_name
+            cfg,
+            engine,
+            inbound_id,
+            channel,
+            mobile,
+            body,
+            num_media,
+            role,
+            language,
+            (profile or b"").decode(),
+            location=pin,
         )
         conn.set(
             REPLIES_KEY.format(id=inbound_id),
@@ -111,22 +191,25 @@ def handle_inbound(inbound_id: int) -> str:
 
     sent = 0
     messages = [
-        (f"reply:{inbound_id}:{index}:{part_no}", part, media)
+        (f"reply:{inbound_id}:{index}:{part_no}", part, media, reply if part_no == 0 else None)
         for index, reply in enumerate(replies)
         for part_no, (part, media) in enumerate(_messages_for(reply, channel))
     ]
-    for key, part, media in messages:
+    for key, part, media, reply in messages:
         try:
-            outcome = twilio_client.send(
-                cfg,
-                channel=channel,
-                to=mobile,
-                body=part,
-                media_url=media,
-                idempotency_key=key,
-                engine=engine,
-                redis_conn=conn,
-            )
+            if reply is not None and channel == "whatsapp" and _as_buttons(reply):
+                outcome = _send_with_buttons(cfg, engine, conn, mobile, key, reply, part)
+            else:
+                outcome = twilio_client.send(
+                    cfg,
+                    channel=channel,
+                    to=mobile,
+                    body=part,
+                    media_url=media,
+                    idempotency_key=key,
+                    engine=engine,
+                    redis_conn=conn,
+                )
         except twilio_client.TwilioSendingPaused:
             # What was sent stays sent (idempotency keys); the rest goes once sending resumes.
             log.info(kv("inbound_waiting_twilio_paused", inbound_id=inbound_id, sent=sent))
@@ -145,10 +228,8 @@ def handle_inbound(inbound_id: int) -> str:
             break
         sent += 1
 
-    with session_scope(engine) as session:
-        row = session.get(InboundMessage, inbound_id)
-        if row is not None:
-            row.processed_at = utcnow()
+    with engine.begin() as db:
+        db.execute(_MARK_ANSWERED, {"inbound_id": inbound_id, "answered_at": utcnow()})
     log.info(
         kv(
             "inbound_answered",
@@ -163,29 +244,57 @@ def handle_inbound(inbound_id: int) -> str:
     return f"answered:{sent}"
 
 
-def _for_the_agent(
+def _as_buttons(reply: Reply) -> bool:
+    """Whether a WhatsApp reply goes as a quick-reply template (buttons that fit, no image)."""
+    return not reply.image and quick_replies.fits(reply.text, reply.buttons)
+
+
+def _send_with_buttons(
     cfg: settings_mod.Settings,
     engine: Engine,
     conn: redis.Redis,
-    inbound_id: int,
-    channel: str,
     mobile: str,
-    body: str,
-) -> bool:
-    """True when an agent holds the sender's conversation: the bot stays quiet (bot.handoffs).
+    key: str,
+    reply: Reply,
+    numbered: str,
+) -> twilio_client.SendOutcome:
+    """Send a reply as its quick-reply template; as ``numbered`` text when there is none.
 
-    The message is already in the inbox (the agent's page shows ``inbound_messages``). STOP,
-    START and HELP are still the gateway's to answer.
+    The text goes under the same key as the template would (a reply that fits is one
+    message either way), so a retry never sends both. Only when Twilio refused the template
+    as unknown (it was deleted there) does the text go under a key of its own.
     """
-    if texts.keyword(body) is not None:
-        return False
-    with session_scope(engine) as session:
-        routing = handoffs.route_to_agent(session, cfg, channel, mobile)
-    if routing.overdue and routing.handoff_id is not None:
-        handoffs.schedule_expiry(conn, routing.handoff_id, utcnow())
-    if routing.to_agent:
-        log.info(kv("inbound_to_agent", inbound_id=inbound_id, handoff=routing.handoff_id))
-    return routing.to_agent
+    sid = quick_replies.content_sid_for(cfg, engine, reply.buttons)
+
+    def as_text(idempotency_key: str) -> twilio_client.SendOutcome:
+        return twilio_client.send(
+            cfg,
+            channel="whatsapp",
+            to=mobile,
+            body=numbered,
+            idempotency_key=idempotency_key,
+            engine=engine,
+            redis_conn=conn,
+        )
+
+    if sid is None:
+        return as_text(key)
+    outcome = twilio_client.send(
+        cfg,
+        channel="whatsapp",
+        to=mobile,
+        body=reply.text,
+        content_sid=sid,
+        content_variables={"1": reply.text},
+        template_only=True,
+        idempotency_key=key,
+        engine=engine,
+        redis_conn=conn,
+    )
+    if outcome.twilio_sid is None and outcome.error_code == quick_replies.UNKNOWN_CONTENT:
+        quick_replies.forget(engine, sid)
+        return as_text(f"{key}:numbered")
+    return outcome
 
 
 def plan_replies(
@@ -199,8 +308,14 @@ def plan_replies(
     role: str,
     language: str | None,
     profile_name: str = "",
+    *,
+    location: tuple[float, float] | None = None,
 ) -> list[Reply]:
-    """Decide the answer: a keyword's confirmation, a prompt for empty input, or Rasa's reply."""
+    """Decide the answer: a keyword's confirmation, a prompt for empty input, or Rasa's reply.
+
+    A location pin goes to Rasa with the message (signed, see bot.signing); a pin without words
+    is a power-cut report, the one thing this bot uses a place for.
+    """
     found = texts.keyword(body)
     if found is not None:
         kind, kw_language = found
@@ -210,17 +325,19 @@ def plan_replies(
             menu = ask_rasa(cfg, channel, mobile, body.strip(), role, profile_name)
             return _with_help_footer(menu, language or kw_language)
         return _keyword_replies(engine, inbound_id, channel, mobile, kind, kw_language)
+    if not body.strip() and location is not None:
+        return ask_rasa(cfg, channel, mobile, LOCATION_ONLY_TEXT, role, profile_name, location)
     if not body.strip():
         key = "media_only" if num_media else "empty_message"
         return [Reply(_localised(key, language))]
     message = twilio_client.truncate(body, MAX_INBOUND_CHARS)
-    return ask_rasa(cfg, channel, mobile, message, role, profile_name)
+    return ask_rasa(cfg, channel, mobile, message, role, profile_name, location)
 
 
 def _with_help_footer(menu: list[Reply], language: str) -> list[Reply]:
     """Rasa's menu as one message ending with how to stop and restart alerts."""
     footer = texts.text("help_footer", language)
-    text = "\n\n".join(reply.text for reply in menu if reply.text)
+    text = "\n\n".join(reply.numbered() for reply in menu if reply.text)
     if not text:
         return [Reply(texts.text("help", language))]
     images = [reply.image for reply in menu if reply.image]
@@ -262,13 +379,14 @@ def ask_rasa(
     message: str,
     role: str,
     profile_name: str = "",
+    location: tuple[float, float] | None = None,
 ) -> list[Reply]:
     """Post the message, signed, to Rasa's gateway channel and turn its answer into replies.
 
     A failed turn (the channel's 500 naming the failure) and an answer with nothing to send raise
     :class:`RasaTurnFailed`, so the job is retried and, after the last retry, dead-lettered.
     """
-    signed = signing.new_message(channel, mobile, role, message, profile_name)
+    signed = signing.new_message(channel, mobile, role, message, profile_name, location)
     body, headers = signing.signed_request(cfg.gateway_signing_secret, signed)
     url = f"{cfg.rasa_url}{signing.WEBHOOK_PATH}"
     try:
@@ -312,39 +430,36 @@ def _error_of(response: requests.Response) -> str:
 
 
 def rasa_replies(answer: list[dict[str, Any]]) -> list[Reply]:
-    """Replies from Rasa REST output: text (with numbered buttons), images, custom text."""
+    """Replies from Rasa REST output: text with its buttons, images, custom text."""
     replies: list[Reply] = []
     for item in answer:
         if not isinstance(item, dict):
             continue
         text = str(item.get("text") or "")
-        buttons = item.get("buttons") or []
-        if buttons:
-            options = [str(b.get("title", "")) for b in buttons if isinstance(b, dict)]
-            text = "\n".join([text, *(f"{n}. {t}" for n, t in enumerate(options, 1) if t)]).strip()
+        buttons = quick_replies.buttons_of(item.get("buttons"))
         custom = item.get("custom")
         if not text and isinstance(custom, dict) and custom.get("text"):
             text = str(custom["text"])
         image = item.get("image")
-        if text or image:
-            replies.append(Reply(text=text, image=str(image) if image else None))
+        if text or image or buttons:
+            replies.append(Reply(text=text, image=str(image) if image else None, buttons=buttons))
     return replies
 
 
 def _messages_for(reply: Reply, channel: str) -> list[tuple[str, str | None]]:
-    """(body, media URL) messages for one reply on a channel."""
+    """(body, media URL) messages for one reply on a channel; options as numbered lines."""
+    text = reply.numbered()
     if reply.image and channel == "whatsapp":
-        caption = twilio_client.truncate(reply.text, twilio_client.MAX_BODY) if reply.text else ""
+        caption = twilio_client.truncate(text, twilio_client.MAX_BODY) if text else ""
         return [(caption, reply.image)]
-    text = reply.text
     if reply.image:
         # SMS carries no pictures in India: send the link instead.
         text = f"{text}\n{reply.image}".strip()
     return [(part, None) for part in twilio_client.split_body(text)] if text else []
 
 
-def _cached_replies(conn: redis.Redis, inbound_id: int) -> list[Reply] | None:
-    raw = conn.get(REPLIES_KEY.format(id=inbound_id))
+def _decoded_replies(raw: bytes | None) -> list[Reply] | None:
+    """The replies an earlier attempt planned, as cached, or None."""
     if raw is None:
         return None
-    return [Reply(**item) for item in json.loads(raw)]
+    return [Reply.from_dict(item) for item in json.loads(raw)]

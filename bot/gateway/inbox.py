@@ -15,16 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import redis
-from sqlalchemy import exists, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, exists, insert, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
-from bot import connections, twilio_client
+from bot import connections, delivery_status, twilio_client
 from bot import settings as settings_mod
 from bot.clock import utcnow
 from bot.gateway import dead_letters
@@ -54,13 +56,61 @@ SWEEP_BATCH = 500
 MAX_SENDER = 32
 
 
+class Waiting(NamedTuple):
+    """An unanswered message: enough to enqueue it in its sender's order."""
+
+    id: int
+    channel: str
+    mobile: str
+    received_at: dt.datetime
+
+
 @dataclass(frozen=True)
 class Stored:
-    """A message's row: its id, whether this request created it, whether it is answered."""
+    """A message's row: its id, whether this request created it, whether it is answered.
+
+    ``earlier`` are the sender's older unanswered messages (oldest first), read with it.
+    """
 
     id: int
     created: bool
     answered: bool
+    earlier: tuple[Waiting, ...] = ()
+
+
+def _unanswered_query() -> Select:
+    """Unanswered messages received since ``:since`` without a dead letter, oldest first."""
+    return (
+        select(
+            InboundMessage.id,
+            InboundMessage.channel,
+            InboundMessage.from_number,
+            InboundMessage.received_at,
+        )
+        .where(
+            InboundMessage.processed_at.is_(None),
+            InboundMessage.received_at >= bindparam("since"),
+            ~exists().where(DeadLetter.inbound_message_id == InboundMessage.id),
+        )
+        .order_by(InboundMessage.id)
+    )
+
+
+# Built once: the webhook runs these on every message, and building a statement costs more
+# than running it.
+_INSERT = insert(InboundMessage.__table__)
+_BY_SID = select(InboundMessage.__table__.c.id, InboundMessage.__table__.c.processed_at).where(
+    InboundMessage.__table__.c.message_sid == bindparam("sid")
+)
+_SENDER_EARLIER = (
+    _unanswered_query()
+    .where(
+        InboundMessage.channel == bindparam("channel"),
+        InboundMessage.from_number == bindparam("mobile"),
+        InboundMessage.id < bindparam("before_id"),
+    )
+    .limit(SWEEP_BATCH)
+)
 
 
 def store(
@@ -72,39 +122,49 @@ def store(
     num_media: int,
     *,
     answered: bool = False,
+    location: tuple[float, float] | None = None,
+    button_payload: str | None = None,
 ) -> Stored:
     """Insert a message (``answered`` at once when the gateway refuses its sender).
 
-    A MessageSid already stored is Twilio retrying: the existing row comes back.
+    A MessageSid already stored is Twilio retrying: the existing row comes back. An unanswered
+    one comes with its sender's earlier unanswered messages, read in the same transaction.
     """
+    from_number = sender[:MAX_SENDER]
+    row = {
+        "message_sid": sid,
+        "channel": channel,
+        "from_number": from_number,
+        "body": body,
+        "num_media": num_media,
+        "processed_at": utcnow() if answered else None,
+        "latitude": location[0] if location else None,
+        "longitude": location[1] if location else None,
+        "button_payload": button_payload or None,
+    }
     try:
-        with session_scope(engine) as session:
-            row = InboundMessage(
-                message_sid=sid,
-                channel=channel,
-                from_number=sender[:MAX_SENDER],
-                body=body,
-                num_media=num_media,
-                processed_at=utcnow() if answered else None,
-            )
-            session.add(row)
-            session.flush()
-            return Stored(int(row.id), created=True, answered=answered)
+        with engine.begin() as conn:
+            new_id = int(conn.execute(_INSERT, row).inserted_primary_key[0])
+            earlier = () if answered else _earlier(conn, channel, from_number, new_id)
+            return Stored(new_id, created=True, answered=answered, earlier=earlier)
     except IntegrityError:
-        with session_scope(engine) as session:
-            existing = session.execute(
-                select(InboundMessage).where(InboundMessage.message_sid == sid)
-            ).scalar_one()
-            return Stored(int(existing.id), False, existing.processed_at is not None)
+        with engine.begin() as conn:
+            found_id, processed_at = conn.execute(_BY_SID, {"sid": sid}).one()
+            done = processed_at is not None
+            earlier = () if done else _earlier(conn, channel, from_number, found_id)
+            return Stored(int(found_id), False, done, earlier)
 
 
-class Waiting(NamedTuple):
-    """An unanswered message: enough to enqueue it in its sender's order."""
-
-    id: int
-    channel: str
-    mobile: str
-    received_at: dt.datetime
+def _earlier(conn: Connection, channel: str, mobile: str, before_id: int) -> tuple[Waiting, ...]:
+    params = {
+        "since": utcnow() - SWEEP_WINDOW,
+        "channel": channel,
+        "mobile": mobile,
+        "before_id": before_id,
+    }
+    return tuple(
+        Waiting(int(i), str(c), str(m), r) for i, c, m, r in conn.execute(_SENDER_EARLIER, params)
+    )
 
 
 def unanswered(
@@ -116,24 +176,23 @@ def unanswered(
     limit: int = SWEEP_BATCH,
 ) -> list[Waiting]:
     """Unanswered messages of the last SWEEP_WINDOW without a dead letter, oldest first."""
-    query = select(
-        InboundMessage.id,
-        InboundMessage.channel,
-        InboundMessage.from_number,
-        InboundMessage.received_at,
-    ).where(
-        InboundMessage.processed_at.is_(None),
-        InboundMessage.received_at >= utcnow() - SWEEP_WINDOW,
-        ~exists().where(DeadLetter.inbound_message_id == InboundMessage.id),
-    )
+    query = _unanswered_query()
     if channel is not None:
         query = query.where(InboundMessage.channel == channel)
     if mobile is not None:
         query = query.where(InboundMessage.from_number == mobile)
     if before_id is not None:
         query = query.where(InboundMessage.id < before_id)
-    rows = session.execute(query.order_by(InboundMessage.id).limit(limit))
+    rows = session.execute(query.limit(limit), {"since": utcnow() - SWEEP_WINDOW})
     return [Waiting(int(i), str(c), str(m), r) for i, c, m, r in rows]
+
+
+def enqueue_waiting(conn: redis.Redis, waiting: Sequence[Waiting], before_id: int) -> int:
+    """Enqueue those of a sender's unanswered messages (oldest first) that have no job."""
+    enqueued = sum(ensure_enqueued(conn, m.id, m.channel, m.mobile)[1] for m in waiting)
+    if enqueued:
+        log.info(kv("inbound_earlier_enqueued", before_id=before_id, enqueued=enqueued))
+    return enqueued
 
 
 def enqueue_earlier(
@@ -142,10 +201,7 @@ def enqueue_earlier(
     """Enqueue the sender's unanswered messages older than ``before_id`` that have no job."""
     with session_scope(engine) as session:
         earlier = unanswered(session, channel=channel, mobile=mobile, before_id=before_id)
-    enqueued = sum(ensure_enqueued(conn, m.id, m.channel, m.mobile)[1] for m in earlier)
-    if enqueued:
-        log.info(kv("inbound_earlier_enqueued", before_id=before_id, enqueued=enqueued))
-    return enqueued
+    return enqueue_waiting(conn, earlier, before_id)
 
 
 def sweep() -> str:
@@ -186,8 +242,21 @@ def sweep() -> str:
     return f"enqueued:{enqueued}"
 
 
-def run_cron(conn: redis.Redis) -> None:
+@dataclass(frozen=True)
+class CronJob:
+    """A periodic job another concern asks ``bijli cron`` to run."""
+
+    func: Callable[[], object]
+    queue: str
+    interval: int  # seconds
+    timeout: int  # seconds
+
+
+def run_cron(conn: redis.Redis, extra: Sequence[CronJob] = ()) -> None:
     """Run RQ's :class:`~rq.cron.CronScheduler` with the sweep until stopped (SIGTERM, Ctrl-C).
+
+    ``extra`` are other concerns' periodic jobs (the notifier's stalled-campaign sweep), handed in
+    by ``bijli cron`` so that the gateway needs to know none of them.
 
     Several may run (each enqueues its own sweeps, which are idempotent). RQ's scheduler ends on
     a Redis error; the workers ride out a Redis restart, so this does too, and starts again.
@@ -214,6 +283,25 @@ def run_cron(conn: redis.Redis) -> None:
         result_ttl=600,
         failure_ttl=24 * 3600,
     )
+    # The backstop of the status callbacks parked in Redis (each callback schedules its own
+    # flush; this one catches a flush that was lost or failed all its retries).
+    scheduler.register(
+        delivery_status.flush_job,
+        queue_name=delivery_status.FLUSH_QUEUE,
+        interval=delivery_status.FLUSH_BACKSTOP_INTERVAL,
+        job_timeout=120,
+        result_ttl=0,
+        failure_ttl=24 * 3600,
+    )
+    for job in extra:
+        scheduler.register(
+            job.func,
+            queue_name=job.queue,
+            interval=job.interval,
+            job_timeout=job.timeout,
+            result_ttl=600,
+            failure_ttl=24 * 3600,
+        )
     while not scheduler.stop_requested:
         try:
             scheduler.start()

@@ -18,6 +18,8 @@ Jobs are named by dotted path, so that enqueueing never imports the job's code (
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
@@ -75,48 +77,83 @@ def ensure_enqueued(
     job_id: str | None = None,
     retry: Retry | None = None,
     only_over_finished: bool = False,
+    profile_name: str = "",
 ) -> tuple[Job | None, bool]:
     """(the message's job, whether it was enqueued now): see :func:`enqueue_inbound`.
 
     ``only_over_finished`` leaves a message without a job alone: its job may be running with
-    its record lost with Redis, while a finished one is certainly over.
+    its record lost with Redis, while a finished one is certainly over. ``profile_name`` (the
+    sender's WhatsApp name) is stored beside the message for its job, before the job can start.
     """
     job_id = job_id or job_id_for(inbound_id)
     retry = retry or default_retry()
     queue = Queue(INBOUND, connection=conn)
     tail_key = TAIL_KEY.format(channel=channel, mobile=mobile)
+    profile = (PROFILE_KEY.format(id=inbound_id), profile_name) if profile_name else None
     with conn.lock(LOCK_KEY.format(channel=channel, mobile=mobile), timeout=10, blocking_timeout=5):
-        existing = _fetch(job_id, conn)
+        # The message's job and the sender's tail in one round trip.
+        with conn.pipeline(transaction=False) as pipe:
+            pipe.hgetall(Job.key_for(job_id))
+            pipe.get(tail_key)
+            data, raw = pipe.execute()
+        existing = _restored(job_id, data, conn)
         status = existing.get_status(refresh=False) if existing is not None else None
-        if existing is not None and status not in (None, JobStatus.FINISHED):
+        if (existing is not None and status not in (None, JobStatus.FINISHED)) or (
+            only_over_finished and status != JobStatus.FINISHED
+        ):
+            if profile is not None:
+                conn.set(*profile, ex=PROFILE_TTL)
             return existing, False
-        if only_over_finished and status != JobStatus.FINISHED:
-            return existing, False
-        raw = conn.get(tail_key)
         previous = raw.decode() if raw is not None and raw.decode() != job_id else None
         if previous is not None and _settled(previous, conn):
             previous = None
+        job_options: dict[str, Any] = {
+            "args": (inbound_id,),
+            "job_id": job_id,
+            "timeout": JOB_TIMEOUT,
+            "retry": retry,
+            "meta": {"attempts_allowed": retry.max + 1},
+            "on_failure": Callback("bot.gateway.dead_letters.on_inbound_failure"),
+            "result_ttl": 3600,
+            "failure_ttl": 30 * 24 * 3600,
+            "description": f"answer inbound message {inbound_id}",
+        }
+        if previous is None:
+            # Nothing to wait for: the profile, the job, its queue entry and the new tail in one
+            # transaction (RQ's own enqueue takes two round trips, and the tail a third).
+            with conn.pipeline() as pipe:
+                job = queue.enqueue_call(
+                    "bot.gateway.inbound.handle_inbound", pipeline=pipe, **job_options
+                )
+                if profile is not None:
+                    pipe.set(*profile, ex=PROFILE_TTL)
+                pipe.set(tail_key, job_id, ex=TAIL_TTL)
+                pipe.execute()
+            return job, True
+        if profile is not None:
+            conn.set(*profile, ex=PROFILE_TTL)
         job = queue.enqueue_call(
             "bot.gateway.inbound.handle_inbound",
-            args=(inbound_id,),
-            job_id=job_id,
-            timeout=JOB_TIMEOUT,
-            retry=retry,
-            meta={"attempts_allowed": retry.max + 1},
-            depends_on=Dependency(jobs=[previous], allow_failure=True) if previous else None,
-            on_failure=Callback("bot.gateway.dead_letters.on_inbound_failure"),
-            result_ttl=3600,
-            failure_ttl=30 * 24 * 3600,
-            description=f"answer inbound message {inbound_id}",
+            depends_on=Dependency(jobs=[previous], allow_failure=True),
+            **job_options,
         )
         conn.set(tail_key, job_id, ex=TAIL_TTL)
-        if previous is not None and job.get_status() == JobStatus.DEFERRED:
+        if job.get_status() == JobStatus.DEFERRED:
             _release_if_predecessor_settled(queue, previous, conn)
     return job, True
 
 
 #: Statuses after which a job will never run again by itself.
 _SETTLED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.STOPPED)
+
+
+def _restored(job_id: str, data: dict[bytes, bytes], conn: redis.Redis) -> Job | None:
+    """The job from its hash as read (Job.fetch without its own round trip), or None."""
+    if not data:
+        return None
+    job = Job(job_id, connection=conn)
+    job.restore(data)
+    return job
 
 
 def _fetch(job_id: str, conn: redis.Redis) -> Job | None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-import yaml
+from bot import catalogue
+from bot.catalogue import UnknownText
 
 #: The file holding every text the gateway sends by itself.
 MESSAGES_FILE = Path(__file__).resolve().parent / "messages.yml"
@@ -16,33 +15,16 @@ MESSAGES_FILE = Path(__file__).resolve().parent / "messages.yml"
 DEFAULT_LANGUAGE = "hi"
 
 
-class UnknownText(KeyError):
-    """A text key that messages.yml does not define."""
-
-
-@lru_cache(maxsize=1)
-def _catalogue() -> dict[str, Any]:
-    with open(MESSAGES_FILE, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
-    if not isinstance(data, dict):
-        raise ValueError(f"{MESSAGES_FILE} must be a mapping")
-    return data
-
-
 def preload() -> None:
     """Read messages.yml now (a worker does it once, before its first job)."""
-    _catalogue()
+    catalogue.load(MESSAGES_FILE)
 
 
 def text(key: str, language: str = DEFAULT_LANGUAGE) -> str:
     """The text ``key`` in ``language`` (falling back to Hindi, then English)."""
-    entry = _catalogue().get(key)
-    if not isinstance(entry, dict) or key == "keywords":
+    if key == "keywords":
         raise UnknownText(key)
-    for lang in (language, DEFAULT_LANGUAGE, "en"):
-        if entry.get(lang):
-            return str(entry[lang])
-    raise UnknownText(key)
+    return catalogue.pick(MESSAGES_FILE, key, (language, DEFAULT_LANGUAGE, "en"))
 
 
 def bilingual(key: str) -> str:
@@ -65,7 +47,7 @@ def keyword(body: str) -> tuple[str, str] | None:
     wanted = normalise_keyword(body)
     if not wanted:
         return None
-    for kind, words in _catalogue().get("keywords", {}).items():
+    for kind, words in catalogue.load(MESSAGES_FILE).get("keywords", {}).items():
         for word, language in words.items():
             if normalise_keyword(str(word)) == wanted:
                 return str(kind), str(language)

@@ -7,29 +7,43 @@ and answers empty TwiML at once. With Redis down the message is stored all the s
 answer is still 200: the inbox sweep (:mod:`bot.gateway.inbox`) enqueues it later. Only a
 database that cannot store it gets a 503, which Twilio retries when the webhook URL carries the
 connection overrides the README gives (by default Twilio does not retry a 5xx).
+
+A tapped WhatsApp quick-reply button arrives as an ordinary message whose ``Body`` is the
+button's title, with ``ButtonText`` and ``ButtonPayload``; the payload is stored beside the body
+and is what the bot reads (the signature covers it as it covers the body).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, cast
+from urllib.parse import parse_qs, parse_qsl
 from xml.sax.saxutils import escape
 
 import redis
-from flask import Blueprint, Response, request
+from flask import Blueprint, Flask, Response, request
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 
-from bot import connections
+from bot import connections, web
 from bot import delivery_status as status_mod
+from bot.areas import valid_coordinates
 from bot.connections import RedisNotConfigured
 from bot.gateway import inbox, texts
-from bot.gateway.ordering import PROFILE_KEY, PROFILE_TTL, ensure_enqueued
+from bot.gateway.ordering import ensure_enqueued
 from bot.logfmt import kv
 from bot.phone import mask, parse_address
 from bot.settings import Settings
 from bot.web import app_settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +51,14 @@ bp = Blueprint("gateway", __name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MESSAGES_PATH = "/twilio/messages"
+STATUS_PATH = "/twilio/status"
 
 #: What a Twilio MessageSid looks like (``SM`` or ``MM`` and 32 hex digits; looser here).
 SID_SHAPE = re.compile(r"[A-Za-z0-9]{2,40}")
 #: Longest body stored; Twilio's own limit is 1,600 characters.
 MAX_STORED_BODY = 4000
+#: Longest button payload stored (Twilio's limit on a quick-reply id is 200 characters).
+MAX_BUTTON_PAYLOAD = 256
 #: Most media Twilio attaches to one message is 10; anything above is not Twilio's.
 MAX_MEDIA = 10
 #: Seconds a 503 asks the caller to wait (Twilio's retries follow the URL's overrides instead).
@@ -50,29 +67,46 @@ RETRY_AFTER = 5
 #: a foreign number is an international SMS).
 REFUSAL_TTL = 24 * 3600
 REFUSAL_KEY = "bijli:inbound:refused:{channel}:{sender}"
+#: Largest status callback parked without Flask (Twilio's are a few hundred bytes).
+MAX_PARKED_FORM = 16 * 1024
+FORM_TYPE = "application/x-www-form-urlencoded"
+#: WSGI environ key set on a status callback parked before Flask (bot.gateway.access_log).
+PARKED_ENVIRON = "bijli.status_parked"
 
 
 # --------------------------------------------------------------------------- signature
 
 
 def signature_valid(cfg: Settings) -> bool:
-    """True when ``X-Twilio-Signature`` signs PUBLIC_BASE_URL + path (+ query) and the form.
+    """True when the request's ``X-Twilio-Signature`` signs it: see :func:`signature_matches`."""
+    return signature_matches(
+        cfg,
+        request.path,
+        request.query_string,
+        request.form,
+        request.headers.get("X-Twilio-Signature", ""),
+    )
+
+
+def signature_matches(
+    cfg: Settings, path: str, query_string: bytes, form: Mapping[str, str], signature: str
+) -> bool:
+    """True when ``signature`` signs PUBLIC_BASE_URL + path (+ query) and the form.
 
     The connection overrides (``#rc=…``) are a fragment, which never reaches the server;
     Twilio's documentation does not say whether the signature covers them, so the URL is
     accepted signed either way: both need the auth token.
     """
-    signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return False
-    url = cfg.public_base_url + request.path
-    if request.query_string:
-        url += "?" + request.query_string.decode("latin-1")
+    url = cfg.public_base_url + path
+    if query_string:
+        url += "?" + query_string.decode("latin-1")
     validator = RequestValidator(cfg.twilio_auth_token)
     candidates = [url]
-    if request.path == MESSAGES_PATH and cfg.twilio_webhook_overrides:
+    if path == MESSAGES_PATH and cfg.twilio_webhook_overrides:
         candidates.append(f"{url}#{cfg.twilio_webhook_overrides}")
-    return any(validator.validate(candidate, request.form, signature) for candidate in candidates)
+    return any(validator.validate(candidate, form, signature) for candidate in candidates)
 
 
 def _forbidden(kind: str) -> Response:
@@ -115,6 +149,15 @@ def _int(value: str | None, ceiling: int) -> int:
         return 0
 
 
+def location_pin(latitude: str | None, longitude: str | None) -> tuple[float, float] | None:
+    """A WhatsApp location pin from Twilio's ``Latitude``/``Longitude`` fields, if both are one."""
+    try:
+        place = (float(latitude or ""), float(longitude or ""))
+    except ValueError:
+        return None
+    return place if valid_coordinates(*place) else None
+
+
 # --------------------------------------------------------------------------- inbound
 
 
@@ -143,6 +186,10 @@ def messages() -> ResponseReturnValue:
             num_media,
             # Nothing will answer a sender the gateway does not serve, beyond the refusal below.
             answered=sender.e164 is None,
+            location=location_pin(form.get("Latitude"), form.get("Longitude")),
+            button_payload=(form.get("ButtonPayload") or "").replace("\x00", "")[
+                :MAX_BUTTON_PAYLOAD
+            ],
         )
     except SQLAlchemyError as exc:
         return _unavailable("inbound_database_unavailable", exc)
@@ -176,12 +223,13 @@ def _enqueue(
     """
     try:
         conn = connections.redis(cfg)
-        if stored.created and profile_name:
-            # Kept beside the job, not in it: jobs carry only ids and E.164 numbers.
-            conn.set(PROFILE_KEY.format(id=stored.id), profile_name, ex=PROFILE_TTL)
-        inbox.enqueue_earlier(conn, connections.engine(cfg), channel, mobile, stored.id)
-        ensure_enqueued(conn, stored.id, channel, mobile)
-    except (redis.RedisError, RedisNotConfigured, SQLAlchemyError) as exc:
+        inbox.enqueue_waiting(conn, stored.earlier, stored.id)
+        # The profile name is kept beside the job, not in it: jobs carry only ids and E.164
+        # numbers.
+        ensure_enqueued(
+            conn, stored.id, channel, mobile, profile_name=profile_name if stored.created else ""
+        )
+    except (redis.RedisError, RedisNotConfigured) as exc:
         log.warning(kv("inbound_enqueue_deferred", inbound_id=stored.id, error=type(exc).__name__))
 
 
@@ -206,9 +254,21 @@ def _refuse(cfg: Settings, sid: str, channel: str, raw: str, *, first: bool) -> 
 # --------------------------------------------------------------------------- status callbacks
 
 
-@bp.post("/twilio/status")
+def _apply_parked_for(cfg: Settings, engine: Engine, sid: str) -> None:
+    try:
+        status_mod.apply_parked_for(connections.redis(cfg), engine, sid)
+    except (redis.RedisError, RedisNotConfigured) as exc:
+        log.warning(kv("twilio_status_parked_unread", sid=sid, error=type(exc).__name__))
+
+
+@bp.post(STATUS_PATH)
 def message_status() -> ResponseReturnValue:
-    """Twilio's message status callback: record it, never moving a status backwards."""
+    """Twilio's message status callback: never moving a status backwards.
+
+    Terminal statuses are written at once (they may queue the SMS fallback); the others are
+    parked in Redis and written in batches (:func:`bot.delivery_status.defer`), or at once when
+    Redis cannot take them. The signature is checked on every callback either way.
+    """
     cfg = app_settings()
     if not signature_valid(cfg):
         return _forbidden("status")
@@ -219,8 +279,19 @@ def message_status() -> ResponseReturnValue:
         return Response("MessageSid and MessageStatus required", status=400, mimetype="text/plain")
     error_code = _int(form.get("ErrorCode"), 10**9) or None
     key = request.args.get("key")
+    if value in status_mod.DEFERRED:
+        # Nothing acts on it: parked in Redis, written with others by the next flush.
+        try:
+            status_mod.defer(connections.redis(cfg), sid, value, error_code, key)
+        except (redis.RedisError, RedisNotConfigured) as exc:
+            log.warning(kv("twilio_status_not_parked", sid=sid, error=type(exc).__name__))
+        else:
+            return Response("", status=204)
     try:
         engine = connections.engine(cfg)
+        if value in status_mod.TERMINAL:
+            # A delivered or read parked for this message comes first: a late failure is stale.
+            _apply_parked_for(cfg, engine, sid)
         outcome = status_mod.record_status(engine, sid, value, error_code)
         if outcome == "unknown" and key:
             # The send this message came from may have timed out before it learnt the sid.
@@ -231,9 +302,89 @@ def message_status() -> ResponseReturnValue:
             conn = connections.redis(cfg)
             status_mod.remember_early(conn, sid, value, error_code)
             status_mod.apply_early(conn, engine, sid)
+        elif outcome in ("updated", "adopted") and value in status_mod.TERMINAL:
+            # A campaign's WhatsApp message nobody can get there goes again by SMS, once.
+            status_mod.enqueue_sms_fallback(connections.redis(cfg), engine, sid)
     except (redis.RedisError, RedisNotConfigured) as exc:
         return _unavailable("status_redis_unavailable", exc)
     except SQLAlchemyError as exc:
         return _unavailable("status_database_unavailable", exc)
     log.info(kv("twilio_status", sid=sid, status=value, error_code=error_code, outcome=outcome))
     return Response("", status=204)
+
+
+# --------------------------------------------------------------------------- parking, before Flask
+
+
+@bp.record_once
+def _install_parking_path(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
+    app.wsgi_app = StatusParking(app.wsgi_app, app.extensions[web.EXTENSION])  # type: ignore[method-assign]
+
+
+class StatusParking:
+    """WSGI middleware: a signed callback with a status nothing acts on is parked in Redis here.
+
+    Three callbacks come for every reply (``sent``, ``delivered``, ``read``), and Flask's
+    request machinery cost more than the parking itself. This checks the same signature over the
+    same form and parks as :func:`message_status` does; anything else (another path, a form it
+    does not read the same way, a bad or missing signature, a status acted on at once, Redis
+    away) goes on to Flask with the body intact, which answers it as before.
+    """
+
+    def __init__(self, wsgi_app: WSGIApplication, cfg: Settings) -> None:
+        self.wsgi_app = wsgi_app
+        self.cfg = cfg
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if (
+            environ.get("PATH_INFO") == STATUS_PATH
+            and environ.get("REQUEST_METHOD") == "POST"
+            and environ.get("CONTENT_TYPE", "").split(";")[0].strip() == FORM_TYPE
+            and environ.get("HTTP_X_TWILIO_SIGNATURE")
+            and self._parked(environ)
+        ):
+            environ[PARKED_ENVIRON] = True
+            start_response("204 NO CONTENT", [("Content-Type", "text/html; charset=utf-8")])
+            return [b""]
+        return self.wsgi_app(environ, start_response)
+
+    def _parked(self, environ: WSGIEnvironment) -> bool:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return False
+        if not 0 < length <= MAX_PARKED_FORM:
+            return False
+        body = environ["wsgi.input"].read(length)
+        # Flask reads it again if this does not answer.
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        try:
+            pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            return False
+        form = dict(pairs)
+        if len(form) != len(pairs):
+            return False  # a repeated field: Flask's form reads it as Twilio signed it
+        value = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
+        sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+        if value not in status_mod.DEFERRED or not sid:
+            return False
+        query = environ.get("QUERY_STRING", "").encode("latin-1")
+        if not signature_matches(
+            self.cfg, STATUS_PATH, query, form, environ["HTTP_X_TWILIO_SIGNATURE"]
+        ):
+            return False  # refused by Flask, which logs it
+        key = parse_qs(query.decode("latin-1")).get("key", [None])[0]
+        try:
+            status_mod.defer(
+                connections.redis(self.cfg),
+                sid,
+                value,
+                _int(form.get("ErrorCode"), 10**9) or None,
+                key,
+            )
+        except (redis.RedisError, RedisNotConfigured):
+            return False  # Flask writes it at once
+        return True

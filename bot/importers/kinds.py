@@ -80,13 +80,15 @@ class Kind:
     """What differs between the four files: columns, parsers, unique keys and the table."""
 
     fields: tuple[Field, ...] = ()
+    #: Columns a file may leave out altogether (their records then lack the key).
+    optional_columns: tuple[str, ...] = ()
     #: Tables whose statistics PostgreSQL needs to plan this import's lookups.
     looked_up: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
         """The columns the header must have."""
-        return tuple(column for column, *_ in self.fields)
+        return tuple(c for c, *_ in self.fields if c not in self.optional_columns)
 
     def keys(self, record: Record) -> Iterator[tuple[int, str, int]]:
         """Values that must be unique within the file, as (key kind, column, key)."""
@@ -363,7 +365,10 @@ class _Staff(Kind):
         ("name", "name", lambda raw: parse_text(raw, 200, required=True), _REQUIRED),
         ("role", "role", parse_role, _REQUIRED),
         ("area", "area", lambda raw: parse_text(raw, 120, required=False), ""),
+        # BRIEF: optional, yes/no, default yes. Empty or absent leaves a stored number as it is.
+        ("active", "active", parse_yes_no, None),
     )
+    optional_columns = ("active",)
     compared = ("name", "role", "area")
     table = Staff.__table__
 
@@ -380,26 +385,33 @@ class _Staff(Kind):
         mobiles = [record["mobile"] for _, record in batch]
         current: dict[str, tuple[Any, ...]] = {}
         for chunk in _chunks(mobiles):
-            query = select(c.mobile, c.name, c.role, c.area).where(c.mobile.in_(chunk))
+            query = select(c.mobile, c.name, c.role, c.area, c.active).where(c.mobile.in_(chunk))
             for row in conn.execute(query).all():
                 current[row[0]] = tuple(row[1:])
         outcome = _Outcome()
         for _line, record in batch:
             stored = current.get(record["mobile"])
-            outcome.sort(record, stored, tuple(record[name] for name in self.compared))
+            given = record.get("active")
+            if stored is not None and given is None:
+                stored = stored[:-1] + (None,)  # not given: whatever is stored stays
+            outcome.sort(record, stored, (*(record[name] for name in self.compared), given))
         return outcome
 
     def write(self, conn: Connection, outcome: _Outcome, now: dt.datetime) -> None:
         if outcome.inserts:
-            conn.execute(self.table.insert(), [{**r, "active": True} for r in outcome.inserts])
-        if outcome.updates:
-            # ``active`` is left alone: a number an officer switched off stays off until they say.
+            rows = [{**r, "active": r.get("active") is not False} for r in outcome.inserts]
+            conn.execute(self.table.insert(), rows)
+        # Without an ``active`` value a number an officer switched off stays off until they say.
+        for changes_active in (False, True):
+            names = (*self.compared, "active") if changes_active else self.compared
             params = [
-                {**{k: r[k] for k in self.compared}, "b_mobile": r["mobile"]}
+                {**{k: r[k] for k in names}, "b_mobile": r["mobile"]}
                 for r in outcome.updates
+                if (r.get("active") is not None) == changes_active
             ]
-            statement = self.table.update().where(self.table.c.mobile == bindparam("b_mobile"))
-            conn.execute(statement, params)
+            if params:
+                statement = self.table.update().where(self.table.c.mobile == bindparam("b_mobile"))
+                conn.execute(statement, params)
 
 
 KIND_SPECS: dict[str, type[Kind]] = {

@@ -101,7 +101,7 @@ def _header_columns(header: list[str], kind: str, spec: Kind) -> dict[str, int]:
     names = [WORD_GAPS.sub("_", name.strip().lower()).lstrip("\ufeff") for name in header]
     at: dict[str, int] = {}
     for position, name in enumerate(names):
-        if name in spec.columns:
+        if name in spec.columns or name in spec.optional_columns:
             if name in at:
                 raise ImportFileError(f"column {name} appears twice in the header row")
             at[name] = position
@@ -252,7 +252,9 @@ def _import(
             if header is None or not any(cell.strip() for cell in header):
                 raise ImportFileError("the file is empty")
             at = _header_columns(header, report.kind, spec)
-            plan: Plan = [(at[column], column, *rest) for column, *rest in spec.fields]
+            plan: Plan = [
+                (at[column], column, *rest) for column, *rest in spec.fields if column in at
+            ]
             width = len(header)
             previous_end = reader.line_num
             read_bytes = 0

@@ -8,8 +8,8 @@ names by their initials. Officers and admins, who act on complaints, see everyth
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from bot.names import mask_name
 from bot.phone import mask as mask_mobile
 
 #: Roles that see consumers' details unmasked.
@@ -31,19 +31,6 @@ def mask_digits(text: str) -> str:
         return "*" * (len(digits) - 4) + digits[-4:]
 
     return _LONG_NUMBER.sub(hide, text)
-
-
-def mask_name(name: str) -> str:
-    """A name by its initials: ``Ramesh Kumar`` → ``R*** K***`` (Devanagari marks kept)."""
-    shown = []
-    for word in name.split():
-        initial = word[0]
-        for char in word[1:]:
-            if unicodedata.category(char) not in {"Mn", "Mc"}:
-                break
-            initial += char
-        shown.append(f"{initial}***")
-    return " ".join(shown) or "***"
 
 
 class Masker:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import unicodedata
 
 import requests
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
@@ -19,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from bot import connections, paylinks, store
 from bot.logfmt import kv
 from bot.money import format_rupees
+from bot.names import mask_name
 from bot.payments import receipts, texts, words
 from bot.settings import PaymentsNotConfigured
 from bot.web import app_settings
@@ -39,19 +39,6 @@ def _private(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
-
-
-def mask_name(name: str) -> str:
-    """Each word's first letter (with its matras) and stars: ``रमेश कुमार`` → ``र*** क***``."""
-    masked = []
-    for word in name.split():
-        head = word[0]
-        for char in word[1:]:
-            if unicodedata.category(char) not in {"Mn", "Mc"}:
-                break
-            head += char
-        masked.append(f"{head}***")
-    return " ".join(masked) or "***"
 
 
 def _intent(token: str) -> tuple[store.PaymentIntent | None, int]:

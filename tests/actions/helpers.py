@@ -119,6 +119,7 @@ def add_consumer(
     meter_type: str = "postpaid",
     area: str = "Kidwai Nagar",
     discom: str = "KESCO",
+    category: str = "domestic",
 ) -> None:
     with store.session_scope(engine) as session:
         session.add(
@@ -128,7 +129,7 @@ def add_consumer(
                 old_account_no=old,
                 name=name,
                 mobile=mobile,
-                category="domestic",
+                category=category,
                 meter_type=meter_type,
                 area=area,
                 language="hi",

@@ -109,7 +109,7 @@ def test_verified_staff_see_the_full_record(store_env) -> None:
     add_staff(store_env)
     kw = whatsapp(STAFF_MOBILE, role="staff")
     _, messages = ask("456789", entities={"account_number": "456789"}, **kw)
-    assert responses(messages) == ["utter_staff_account_details"]
+    assert responses(messages) == ["utter_staff_account_details", "utter_staff_account_no_figures"]
     assert messages[0]["name"] == "Ramesh Kumar"
     assert messages[0]["area"] == "Kidwai Nagar"
 

@@ -100,12 +100,62 @@ def test_unregistered_sender_without_a_number_is_asked_for_one(store_env) -> Non
     }
 
 
-def test_a_mobile_with_several_accounts_chooses_one(store_env) -> None:
+def test_a_mobile_with_two_or_three_accounts_gets_each_ones_dues(store_env) -> None:
     add_consumer(store_env, "1234567890", old="456789")
-    add_consumer(store_env, "2234567890", old="556789", name="Sita Devi")
+    add_consumer(
+        store_env,
+        "2234567890",
+        name="Ramesh Kumar Store",
+        area="Govind Nagar",
+        category="commercial",
+    )
+    add_consumer(store_env, "3234567890", meter_type="smart_prepaid", area="Swaroop Nagar")
+    add_bill(store_env, "1234567890", "2026-10", 184500)
+    with store.session_scope(store_env) as session:
+        session.add(
+            store.PrepaidBalance(
+                new_account_no="3234567890",
+                balance_paise=-1523400,
+                as_of=dt.datetime(2026, 11, 5, 9, 0),
+            )
+        )
+    # A remembered account (chosen earlier for a receipt) does not narrow a dues question.
+    events, messages = bill(slots={"account_number": "1234567890"}, **whatsapp(MOBILE))
+    assert responses(messages) == [
+        "utter_account_line_bill",
+        "utter_account_line_nothing",
+        "utter_account_line_balance",
+    ]
+    assert [m["new_account_no"] for m in messages] == ["1234567890", "2234567890", "3234567890"]
+    assert messages[0]["amount_due"] == "₹1,845.00"
+    assert messages[0]["area"] == "Kidwai Nagar"
+    assert messages[2]["balance"] == "-₹15,234.00"
+    # The question stays open: "the first one's" next answers it for that account.
+    assert slots_set(events) == {"pending_query": "bill", "needs_account": False}
+    _, messages = bill("pehle wale ka", slots={"pending_query": "bill"}, **whatsapp(MOBILE))
+    assert responses(messages) == ["utter_bill_details"]
+    assert messages[0]["new_account_no"] == "1234567890"
+    # Without the lines just shown, an ordinal names nothing; a category still does.
+    _, messages = bill("pehle wale ka", **whatsapp(MOBILE))
+    assert len(messages) == 3
+    _, messages = bill("dukaan ka bill kitna hai", **whatsapp(MOBILE))
+    assert responses(messages) == ["utter_no_bill_found"]
+    assert messages[0]["new_account_no"] == "2234567890"
+    _, messages = run(
+        ActionPrepaidBalance(),
+        tracker("balance kitna hai", intent="ask_prepaid_balance", **whatsapp(MOBILE)),
+    )
+    assert len(messages) == 3
+
+
+def test_a_mobile_with_more_than_three_accounts_chooses_one(store_env) -> None:
+    for n in range(1, 5):
+        add_consumer(store_env, f"{n}234567890")
     events, messages = bill(**whatsapp(MOBILE))
-    assert responses(messages) == ["utter_choose_account"]
+    # The account form's question lists them (accounts.ActionAskAccountNumber).
+    assert messages == []
     assert slots_set(events)["needs_account"] is True
+    assert slots_set(events)["pending_query"] == "bill"
     add_bill(store_env, "2234567890", "2026-10", 1000)
     _, messages = bill("2234567890", entities={"account_number": "2234567890"}, **whatsapp(MOBILE))
     assert responses(messages) == ["utter_bill_details"]

@@ -10,12 +10,22 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from bot import store
-from bot.actions import complaints
+from bot import connections, signing, store
+from bot.actions import complaints, tickets
 from bot.actions.complaints import ActionComplainWrongBill, ActionHumanHandoff, ActionReportPowerCut
 from bot.clock import IST, to_ist
 from bot.queues import NOTIFICATIONS
-from tests.actions.helpers import MOBILE, add_consumer, responses, run, slots_set, tracker, whatsapp
+from tests.actions.helpers import (
+    MOBILE,
+    STRANGER,
+    add_consumer,
+    domain,
+    responses,
+    run,
+    slots_set,
+    tracker,
+    whatsapp,
+)
 
 pytestmark = pytest.mark.usefixtures("store_env")
 
@@ -148,3 +158,176 @@ def test_without_a_chat_to_answer_in_only_the_helpline_is_offered(store_env) -> 
     assert slots_set(events)["handoff"] is True
     with store.session_scope(store_env) as session:
         assert store.count_rows(session, store.Handoff) == 0
+
+
+# --------------------------------------------------------------------------- power cuts by area
+
+OBSERVATION_5 = "subah se light nahi hai Kidwai Nagar me, transformer se chingari nikal rahi thi"
+NEIGHBOUR = "+919822222222"
+
+
+def _cut(
+    text: str,
+    mobile: str = STRANGER,
+    *,
+    entities: dict[str, str] | None = None,
+    pin: tuple[float, float] | None = None,
+    slots: dict | None = None,
+):
+    args = whatsapp(mobile)
+    if pin is not None:
+        secret = connections.settings().gateway_signing_secret
+        args["metadata"][signing.LOCATION_KEY] = signing.vouch_location(
+            secret, args["sender_id"], args["message_id"], *pin
+        )
+    return run(
+        ActionReportPowerCut(),
+        tracker(text, intent="report_power_cut", entities=entities, slots=slots, **args),
+    )
+
+
+def _tickets(engine) -> list[tuple]:
+    with store.session_scope(engine) as session:
+        return [
+            (t.area, t.priority, t.hazard, t.mobile, store.ticket_reporters(session, t.id))
+            for t in session.query(store.Ticket).order_by(store.Ticket.id)
+        ]
+
+
+def test_observation_5_sparks_from_an_unknown_number_get_safety_first_and_a_priority_ticket(
+    store_env,
+) -> None:
+    events, messages = _cut(OBSERVATION_5, entities={"area": "Kidwai Nagar", "hazard": "spark"})
+    # Safety advice first, then the ticket; no account asked for.
+    assert responses(messages) == ["utter_safety_first", "utter_power_cut_priority"]
+    assert messages[1]["area"] == "Kidwai Nagar"
+    assert _tickets(store_env) == [("Kidwai Nagar", True, "spark", STRANGER, 1)]
+    slots = slots_set(events)
+    assert slots["needs_account"] is False and slots["pending_query"] is None
+    assert "account_number" not in slots
+
+
+def test_a_second_report_from_the_same_area_within_the_hour_joins_and_counts(store_env) -> None:
+    _, first = _cut("Kidwai Nagar me light nahi hai", entities={"area": "Kidwai Nagar"})
+    _, second = _cut("kidwai nagar me bijli gayi", NEIGHBOUR, entities={"area": "kidwai nagar"})
+    assert responses(second) == ["utter_power_cut_joined"]
+    assert second[0]["reference"] == first[0]["reference"]
+    assert second[0]["reports"] == 2
+    # The first reporter again: the same ticket, and still two people.
+    _, again = _cut("abhi bhi light nahi hai Kidwai Nagar", entities={"area": "Kidwai Nagar"})
+    assert responses(again) == ["utter_power_cut_ticket"]
+    assert again[0]["reference"] == first[0]["reference"]
+    assert _tickets(store_env) == [("Kidwai Nagar", False, None, STRANGER, 2)]
+
+
+def test_a_danger_reported_later_makes_the_joined_ticket_a_priority(store_env) -> None:
+    _cut("Panki me light nahi", entities={"area": "Panki"})
+    _, messages = _cut(
+        "Panki me khambe me current aa raha hai",
+        NEIGHBOUR,
+        entities={"area": "Panki", "hazard": "current"},
+    )
+    assert responses(messages) == ["utter_safety_first", "utter_power_cut_joined"]
+    assert _tickets(store_env) == [("Panki", True, "current", STRANGER, 2)]
+
+
+def test_a_report_after_the_hour_opens_a_new_ticket(store_env) -> None:
+    _cut("Barra me light nahi", entities={"area": "Barra"})
+    with store.session_scope(store_env) as session:
+        ticket = session.query(store.Ticket).one()
+        ticket.created_at -= tickets.AREA_WINDOW + dt.timedelta(minutes=1)
+    _, messages = _cut("Barra me light nahi", NEIGHBOUR, entities={"area": "Barra"})
+    assert responses(messages) == ["utter_power_cut_ticket"]
+    assert [t[0] for t in _tickets(store_env)] == ["Barra", "Barra"]
+
+
+def test_another_area_is_another_ticket(store_env) -> None:
+    _cut("Barra me light nahi", entities={"area": "Barra"})
+    _, messages = _cut("Juhi me light nahi", NEIGHBOUR, entities={"area": "Juhi"})
+    assert responses(messages) == ["utter_power_cut_ticket"]
+    assert [t[0] for t in _tickets(store_env)] == ["Barra", "Juhi"]
+
+
+def test_a_location_pin_names_the_nearest_area(store_env) -> None:
+    # About 500 m from Kidwai Nagar's centre in bot/areas.csv.
+    events, messages = _cut("/report_power_cut", pin=(26.4268, 80.3325))
+    assert responses(messages) == ["utter_power_cut_ticket"]
+    assert messages[0]["area"] == "Kidwai Nagar"
+    with store.session_scope(store_env) as session:
+        ticket = session.query(store.Ticket).one()
+        assert ticket.description == "[location pin 26.42680,80.33250]"
+    assert slots_set(events)["pending_query"] is None
+
+
+def test_a_pin_outside_every_area_asks_for_the_area(store_env) -> None:
+    events, messages = _cut("/report_power_cut", pin=(26.8467, 80.9462))  # Lucknow
+    assert responses(messages) == ["utter_location_not_served"]
+    assert _tickets(store_env) == []
+    assert slots_set(events) == {"pending_query": "power_cut", "needs_account": False}
+
+
+def test_a_pin_that_the_channel_did_not_vouch_for_is_ignored(store_env) -> None:
+    args = whatsapp(STRANGER)
+    args["metadata"][signing.LOCATION_KEY] = {
+        "latitude": 26.4268,
+        "longitude": 80.3325,
+        "signature": "sha256=" + "0" * 64,
+    }
+    _, messages = run(
+        ActionReportPowerCut(), tracker("/report_power_cut", intent="report_power_cut", **args)
+    )
+    assert responses(messages) == ["utter_power_cut_where"]
+
+
+def test_nothing_to_go_on_asks_where_without_the_account_form(store_env) -> None:
+    events, messages = _cut("current nahi hai")
+    assert responses(messages) == ["utter_power_cut_where"]
+    assert slots_set(events) == {"pending_query": "power_cut", "needs_account": False}
+    assert _tickets(store_env) == []
+
+
+def test_an_area_of_the_consumer_data_missing_from_the_nlu_lookup_is_read_too(store_env) -> None:
+    add_consumer(store_env, "1234567890", area="Lal Bangla", mobile=None)
+    _, messages = _cut("lal bangla me light nahi hai")
+    assert responses(messages) == ["utter_power_cut_ticket"]
+    assert messages[0]["area"] == "Lal Bangla"
+
+
+def test_an_area_named_beats_the_account_area(store_env) -> None:
+    add_consumer(store_env, "1234567890", area="Kidwai Nagar")
+    _, messages = _cut("Juhi me light nahi", MOBILE, entities={"area": "Juhi"})
+    assert messages[0]["area"] == "Juhi"
+
+
+def test_a_danger_with_no_place_opens_a_priority_ticket_and_the_area_completes_it(
+    store_env,
+) -> None:
+    events, messages = _cut("deewar me current aa raha hai", entities={"hazard": "current"})
+    assert responses(messages) == ["utter_safety_first", "utter_power_cut_priority_where"]
+    assert slots_set(events)["pending_query"] == "power_cut"
+    _, messages = _cut("Gwaltoli", entities={"area": "Gwaltoli"})
+    assert responses(messages) == ["utter_power_cut_priority"]
+    assert _tickets(store_env) == [("Gwaltoli", True, "current", STRANGER, 1)]
+
+
+def test_several_accounts_in_one_area_need_no_choice(store_env) -> None:
+    add_consumer(store_env, "1234567890", area="Juhi")
+    add_consumer(store_env, "1234567891", area="Juhi")
+    _, messages = _cut("light nahi hai", MOBILE)
+    assert responses(messages) == ["utter_power_cut_ticket"]
+    assert messages[0]["area"] == "Juhi"
+
+
+def test_neighbours_reporting_at_the_same_moment_share_one_ticket(store_env) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    domain()  # loaded once, before the threads (its warning filter is not thread-safe)
+    mobiles = [f"+91983333330{i}" for i in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(
+            pool.map(
+                lambda m: _cut("Parade me light nahi", m, entities={"area": "Parade"}), mobiles
+            )
+        )
+    tickets_now = _tickets(store_env)
+    assert len(tickets_now) == 1 and tickets_now[0][4] == 6

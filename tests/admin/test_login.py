@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 import pytest
@@ -13,7 +14,21 @@ from bot.store import session_scope
 from tests.operators import PASSWORD, csrf_from, sign_in
 
 #: Values for the URL variables of /admin routes.
-SAMPLE_ARGS = {"handoff_id": 1, "reply_id": 1, "filename": "admin.css"}
+SAMPLE_ARGS = {
+    "handoff_id": 1,
+    "reply_id": 1,
+    "filename": "admin.css",
+    "campaign_id": 1,
+    "change_id": 1,
+    # rq-dashboard's (/admin/rq)
+    "instance_number": 0,
+    "queue_name": "notifications",
+    "registry_name": "failed",
+    "job_id": "job-1",
+    "per_page": 8,
+    "order": "asc",
+    "page": 1,
+}
 
 
 def _admin_routes(app):
@@ -24,8 +39,7 @@ def _admin_routes(app):
             continue
         path = rule.rule
         for name in rule.arguments:
-            path = path.replace(f"<int:{name}>", str(SAMPLE_ARGS[name]))
-            path = path.replace(f"<path:{name}>", str(SAMPLE_ARGS[name]))
+            path = re.sub(rf"<(?:\w+:)?{name}>", str(SAMPLE_ARGS[name]), path)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             found.append((method, path, rule.endpoint))
     return found
@@ -35,6 +49,8 @@ def test_every_admin_page_needs_a_signed_in_operator(app, client):
     routes = _admin_routes(app)
     endpoints = {endpoint for _, _, endpoint in routes}
     assert {"admin.home", "inbox.index", "inbox.show", "inbox.reply", "inbox.close"} <= endpoints
+    assert {"verification.index", "verification.approve", "verification.reject"} <= endpoints
+    assert {"rq_dashboard.queues_overview", "rq_dashboard.requeue_job_view"} <= endpoints
     # A token from the login page, so that POSTs get past CSRF and meet the sign-in check.
     token = csrf_from(client.get("/admin/login").get_data(as_text=True))
     for method, path, endpoint in routes:

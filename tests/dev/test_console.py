@@ -174,3 +174,86 @@ def test_links_in_replies_open_and_nothing_else_becomes_a_link(
 def _inbound_count(engine) -> int:
     with session_scope(engine) as session:
         return len(session.execute(select(InboundMessage.id)).all())
+
+
+def test_console_sends_a_whatsapp_location_pin_as_twilio_does(gw_client, engine, work, stub_rasa):
+    response = gw_client.post(
+        "/console/send",
+        json={
+            "mobile": "09000000101",
+            "channel": "whatsapp",
+            "body": "",
+            "location": "26.4268, 80.3325",
+        },
+    )
+    assert response.status_code == 200 and response.get_json()["status"] == 200
+    with session_scope(engine) as session:
+        row = session.execute(select(InboundMessage)).scalar_one()
+        assert (row.latitude, row.longitude) == (26.4268, 80.3325)
+    work()
+    assert (stub_rasa.requests[0]["latitude"], stub_rasa.requests[0]["longitude"]) == (
+        26.4268,
+        80.3325,
+    )
+
+
+def test_console_refuses_a_location_that_is_not_a_pin(gw_client):
+    for channel, location in (("whatsapp", "Kidwai Nagar"), ("sms", "26.4268,80.3325")):
+        response = gw_client.post(
+            "/console/send",
+            json={"mobile": "09000000101", "channel": channel, "body": "", "location": location},
+        )
+        assert response.status_code == 400
+
+
+def test_console_shows_a_reply_s_buttons_and_taps_one(gw_client, engine, work, fake, stub_rasa):
+    reader = "+919700001403"
+    gw_client.post(
+        "/console/send", json={"mobile": reader, "channel": "whatsapp", "body": "visit question"}
+    )
+    work()
+    query = f"/console/messages?mobile=%2B{reader[1:]}&channel=whatsapp"
+    (out,) = [i for i in gw_client.get(query).get_json()["items"] if i["direction"] == "out"]
+    assert out["buttons"] == [{"title": "Haan", "id": "1"}, {"title": "Nahi", "id": "2"}]
+    tapped = gw_client.post(
+        "/console/send",
+        json={"mobile": reader, "channel": "whatsapp", "button": {"title": "Nahi", "payload": "2"}},
+    )
+    assert tapped.get_json()["status"] == 200, "signed like Twilio, so the webhook took it"
+    with session_scope(engine) as session:
+        rows = session.execute(select(InboundMessage).order_by(InboundMessage.id)).scalars().all()
+        assert (rows[-1].body, rows[-1].button_payload) == ("Nahi", "2")
+    work()
+    assert stub_rasa.messages() == ["visit question", "2"]
+
+
+def test_console_taps_buttons_only_on_whatsapp(gw_client):
+    answer = gw_client.post(
+        "/console/send",
+        json={
+            "mobile": "+919700001403",
+            "channel": "sms",
+            "button": {"title": "Haan", "payload": "1"},
+        },
+    )
+    assert answer.status_code == 400
+
+
+@pytest.mark.browser
+def test_tapping_a_button_in_a_real_browser(browser_page, live_app, engine, work, fake, stub_rasa):
+    page = browser_page
+    page.goto(f"{live_app}/console")
+    page.fill("#mobile", "+919700001404")
+    page.dispatch_event("#mobile", "change")
+    page.fill("#body", "visit question")
+    page.click("#send")
+    wait_for(lambda: _inbound_count(engine) == 1)
+    work()
+    button = page.wait_for_selector("li.msg.out button.quick-reply >> text=Haan", timeout=10_000)
+    assert button.get_attribute("data-payload") == "1"
+    button.click()
+    page.wait_for_selector("li.msg.in >> text=Haan")
+    wait_for(lambda: _inbound_count(engine) == 2)
+    work()
+    assert stub_rasa.messages() == ["visit question", "1"]
+    page.wait_for_selector("li.msg.out >> text=Bata diya? (after 1)", timeout=10_000)

@@ -197,3 +197,23 @@ def test_rotated_token_is_401_and_suspended_account_403_everywhere(client, fake)
     fake.configure(account_status="active")
     client.messages.create(to="+919876543210", from_="+15005550006", body="x")
     assert len(fake.sent()) == 1
+
+
+def test_lean_mode_keeps_only_arrival_times_and_posts_no_callbacks(client, fake):
+    fake.configure(keep_sent=False, post_callbacks=False)
+    for n in range(3):
+        client.messages.create(to=f"+9198765431{n:02d}", from_="+15005550006", body="x")
+    assert fake.sent() == []
+    received = requests.get(f"{fake.url}/_fake/received", timeout=5).json()
+    assert received["count"] == 3 and received["senders"] == ["+15005550006"] * 3
+    assert received["times"] == sorted(received["times"])
+
+
+def test_whatsapp_failures_end_whatsapp_messages_failed_with_the_code(client, fake):
+    fake.configure(whatsapp_failures={"+919876543299": 63003}, callback_delay=0.01)
+    wa = client.messages.create(
+        to="whatsapp:+919876543299", from_="whatsapp:+14155238886", body="x"
+    )
+    sms = client.messages.create(to="+919876543299", from_="+15005550006", body="x")
+    wait_for(lambda: client.messages(wa.sid).fetch().status == "failed")
+    wait_for(lambda: client.messages(sms.sid).fetch().status == "delivered")

@@ -3,6 +3,8 @@ and fake Razorpay.
 
 Started once per session with ``tests/processes.py``, on a private Redis and SQLite database so
 that the per-test flushing of the other suites cannot pull the floor from under the workers.
+:func:`launch` starts other shapes of it (several Rasa servers and worker processes, another
+database) for a test of their own: tests/e2e/test_scale_out.py.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from bot import migrations
 from bot import settings as settings_mod
 from bot.dev.embedded_redis import EmbeddedRedis
 from bot.store import make_engine
-from tests.processes import bijli, running, stack_env, stop
+from tests.processes import bijli, free_port, running, stack_env, stop, wait_ready
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Stack:
     cfg: settings_mod.Settings
     actions: ActionServer
     env: dict[str, str]
+    #: Every Rasa server (``rasa`` is the first): a test may kill one.
+    rasa_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    rasa_urls: list[str] = field(default_factory=list)
 
     def post_message(
         self,
@@ -67,8 +72,10 @@ class Stack:
         channel: str = "whatsapp",
         sid: str | None = None,
         signature: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> requests.Response:
-        """Post an incoming message the way Twilio does (signed unless ``signature`` is given)."""
+        """Post an incoming message the way Twilio does (signed unless ``signature`` is given);
+        ``extra`` fields join the form (``ButtonPayload`` for a tapped button)."""
         form = {
             "MessageSid": sid or new_sid(),
             "AccountSid": self.cfg.twilio_account_sid,
@@ -79,6 +86,7 @@ class Stack:
             "Body": body,
             "NumMedia": "0",
             "ProfileName": "E2E",
+            **(extra or {}),
         }
         url = f"{self.cfg.public_base_url}/twilio/messages"
         sig = (
@@ -118,27 +126,33 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from bot.rasa_runtime import training as model
+@contextmanager
+def launch(
+    root: Path,
+    database_url: str,
+    *,
+    rasa_servers: int = 1,
+    rasa_front: Callable[[list[str]], AbstractContextManager[str]] | None = None,
+    worker_processes: int = 1,
+    workers_each: int = 2,
+    sanic_workers: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Start the stack under ``root`` on ``database_url`` (already migrated) and a private Redis.
 
-    if not model.model_path().exists():
-        pytest.skip(
-            f"no trained Rasa model at {model.model_path()}: run `bijli train` (make test does)"
-        )
-    root = tmp_path_factory.mktemp("e2e")
+    ``rasa_servers`` Rasa servers each get a port of their own; with more than one,
+    ``rasa_front(urls)`` must give the one URL that web and the workers use (a load balancer).
+    ``worker_processes`` ``bijli worker`` processes each run a pool of ``workers_each``.
+    """
     logs = root / "logs"
-    database_url = f"sqlite:///{root / 'e2e.sqlite3'}"
-    migrations.upgrade(database_url)
     with ExitStack() as stack_:
         redis = stack_.enter_context(EmbeddedRedis())
         ports, env = stack_env(root, database_url, redis.url)
-        # The agent inbox's tests run at any hour: the office is always open, and a conversation
-        # an agent holds goes back to the bot after 30 idle seconds.
-        env["BIJLI_OFFICE_HOURS"] = "Mon-Sun 00:00-24:00"
-        env["BIJLI_HANDOFF_IDLE_MINUTES"] = "0.5"
+        env.update(extra_env or {})
         for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
             env[key] = getattr(settings_mod, f"DEV_{key.removeprefix('TWILIO_')}")
+        if sanic_workers is not None:
+            env["SANIC_WORKERS"] = str(sanic_workers)
         stack_.enter_context(
             running(
                 "fake-twilio",
@@ -173,27 +187,38 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             )
 
         actions = ActionServer(actions_url, start_actions, start_actions())
-        stack_.enter_context(
-            running(
-                "rasa",
-                bijli("rasa-server"),
-                env=env,
-                log_dir=logs,
-                # Rasa's root route is open; its API (/status, ...) wants RASA_AUTH_TOKEN.
-                ready_url=f"{env['RASA_URL']}/",
-                timeout=400,
+        rasa_ports = [ports["rasa"], *(free_port() for _ in range(rasa_servers - 1))]
+        rasa_urls = [f"http://127.0.0.1:{port}" for port in rasa_ports]
+        # Started together: each takes a minute or more to load the model.
+        names = ["rasa", *(f"rasa{index}" for index in range(1, rasa_servers))]
+        rasa_procs = [
+            stack_.enter_context(
+                running(
+                    name,
+                    bijli("rasa-server"),
+                    env={**env, "RASA_URL": url, "RASA_PORT": str(port)},
+                    log_dir=logs,
+                )
             )
-        )
-        # One `bijli worker`, as the Procfile runs it: a pool of two workers.
-        stack_.enter_context(
-            running(
-                "worker",
-                bijli("worker"),
-                env={**env, "BIJLI_WORKERS": "2"},
-                log_dir=logs,
-                ready_text="Listening on",
+            for name, port, url in zip(names, rasa_ports, rasa_urls, strict=True)
+        ]
+        for name, proc, url in zip(names, rasa_procs, rasa_urls, strict=True):
+            # Rasa's root route is open; its API (/status, ...) wants RASA_AUTH_TOKEN.
+            wait_ready(name, proc, logs / f"{name}.log", f"{url}/", timeout=400)
+        if rasa_servers > 1:
+            assert rasa_front is not None, "several Rasa servers need a front URL"
+            env["RASA_URL"] = stack_.enter_context(rasa_front(rasa_urls))
+        # `bijli worker`, as the Procfile runs it: a pool of workers in each process.
+        for index in range(worker_processes):
+            stack_.enter_context(
+                running(
+                    f"worker{index}" if index else "worker",
+                    bijli("worker"),
+                    env={**env, "BIJLI_WORKERS": str(workers_each)},
+                    log_dir=logs,
+                    ready_text="Listening on",
+                )
             )
-        )
         gunicorn = str(Path(bijli()[0]).with_name("gunicorn"))
         stack_.enter_context(
             running(
@@ -214,14 +239,41 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             )
         )
         engine = make_engine(database_url)
-        yield Stack(
-            web=env["PUBLIC_BASE_URL"],
-            fake=env["TWILIO_API_BASE_URL"],
-            rasa=env["RASA_URL"],
-            redis_url=redis.url,
-            engine=engine,
-            cfg=settings_mod.load(env),
-            actions=actions,
-            env=env,
+        try:
+            yield Stack(
+                web=env["PUBLIC_BASE_URL"],
+                fake=env["TWILIO_API_BASE_URL"],
+                rasa=rasa_urls[0],
+                redis_url=redis.url,
+                engine=engine,
+                cfg=settings_mod.load(env),
+                actions=actions,
+                env=env,
+                rasa_procs=rasa_procs,
+                rasa_urls=rasa_urls,
+            )
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_model()
+    root = tmp_path_factory.mktemp("e2e")
+    database_url = f"sqlite:///{root / 'e2e.sqlite3'}"
+    migrations.upgrade(database_url)
+    # The agent inbox's tests run at any hour: the office is always open, and a conversation
+    # an agent holds goes back to the bot after 30 idle seconds.
+    office = {"BIJLI_OFFICE_HOURS": "Mon-Sun 00:00-24:00", "BIJLI_HANDOFF_IDLE_MINUTES": "0.5"}
+    with launch(root, database_url, extra_env=office) as running_stack:
+        yield running_stack
+
+
+def require_model() -> None:
+    """Skip, saying why, when there is no trained model to run Rasa on."""
+    from bot.rasa_runtime import training as model
+
+    if not model.model_path().exists():
+        pytest.skip(
+            f"no trained Rasa model at {model.model_path()}: run `bijli train` (make test does)"
         )
-        engine.dispose()

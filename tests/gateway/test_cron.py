@@ -8,6 +8,7 @@ import pytest
 from rq.cron import CronScheduler
 from sqlalchemy import select
 
+from bot import delivery_status
 from bot.clock import utcnow
 from bot.connections import redis_client
 from bot.dev.embedded_redis import EmbeddedRedis, free_port
@@ -40,8 +41,16 @@ def test_bijli_cron_sweeps_the_inbox_through_a_worker(
         running("cron", bijli("cron"), env={}, log_dir=logs, ready_text="starting") as cron,
     ):
         (scheduler,) = wait_for(lambda: CronScheduler.all(redis_conn), timeout=20)
-        assert [job.func_name for job in scheduler.get_jobs()] == ["bot.gateway.inbox.sweep"]
-        assert scheduler.get_jobs()[0].interval == inbox.SWEEP_INTERVAL
+        jobs = {job.func_name: job for job in scheduler.get_jobs()}
+        assert sorted(jobs) == [
+            "bot.delivery_status.flush_job",
+            "bot.gateway.inbox.sweep",
+            "notifier.campaigns.sweep_job",
+        ]
+        assert jobs["bot.gateway.inbox.sweep"].interval == inbox.SWEEP_INTERVAL
+        assert jobs["notifier.campaigns.sweep_job"].queue_name == "campaigns"
+        flush = jobs["bot.delivery_status.flush_job"]
+        assert flush.interval == delivery_status.FLUSH_BACKSTOP_INTERVAL
         wait_for(lambda: fake.sent(f"whatsapp:{sender}"), timeout=30)
         stop(cron)
         assert cron.returncode == 0, (logs / "cron.log").read_text()

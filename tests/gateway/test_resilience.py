@@ -136,9 +136,10 @@ def test_a_worker_killed_mid_job_is_respawned_and_its_sender_answered_in_seconds
         assert victim.pid not in {w.pid for w in workers}
     assert [m["body"] for m in fake.sent()] == ["echo: slow one", "echo: after it"]
     # Retried by RQ's Retry, one attempt used, after its first interval (5 s), not minutes.
+    # RQ's scheduled registry keeps whole-second scores, so the retry may fire up to 1 s early.
     job = Job.fetch(job_id, connection=redis_conn)
     assert job.retries_left == len(PRODUCTION_RETRY_INTERVALS) - 1
-    assert PRODUCTION_RETRY_INTERVALS[0] <= took < 20, f"answered {took:.1f}s after the kill"
+    assert PRODUCTION_RETRY_INTERVALS[0] - 1 <= took < 20, f"answered {took:.1f}s after the kill"
     log = (log_dir / "pool.log").read_text()
     assert "event=worker_died" in log and f"jobs_released={job_id}" in log
 

@@ -8,7 +8,7 @@ from rq import Queue
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from bot.gateway import ordering, webhooks
+from bot.gateway import inbound, ordering, webhooks
 from bot.queues import INBOUND
 from bot.store import InboundMessage, OutboundMessage, Staff, session_scope
 from tests.gateway_stack import inbound_form, sign
@@ -168,10 +168,18 @@ def test_image_reply_is_media_on_whatsapp_and_a_link_on_sms(
     assert all(m["media_urls"] == [] for m in sms)
 
 
-def test_buttons_become_numbered_options(post_signed, engine, work, fake, stub_rasa):
-    post_signed("/twilio/messages", inbound_form("buttons please"))
+def test_buttons_become_numbered_options_on_sms(post_signed, engine, work, fake, stub_rasa):
+    post_signed("/twilio/messages", inbound_form("buttons please", channel="sms"))
     work()
     assert fake.sent()[0]["body"] == "Choose:\n1. Bill"
+
+
+def test_buttons_become_a_quick_reply_on_whatsapp(post_signed, engine, work, fake, stub_rasa):
+    post_signed("/twilio/messages", inbound_form("buttons please"))
+    work()
+    (message,) = fake.sent()
+    assert message["body"] == "Choose:" and message["content_sid"]
+    assert message["buttons"] == [{"title": "Bill", "id": "/ask_bill_amount"}]
 
 
 def test_replies_are_recorded_as_outbound_messages(post_signed, engine, work, fake, stub_rasa):
@@ -226,3 +234,49 @@ def test_the_readme_gives_the_webhook_url_the_signature_check_knows():
     readme = (ROOT / "README.md").read_text()
     assert f"/twilio/messages#{DEFAULT_WEBHOOK_OVERRIDES}" in readme
     assert "rp=ct,rt,5xx" in DEFAULT_WEBHOOK_OVERRIDES  # a 5xx and a timeout are retried
+
+
+def test_a_whatsapp_location_pin_reaches_rasa_signed_as_a_power_cut_report(
+    post_signed, engine, work, fake, stub_rasa
+):
+    # What Twilio posts for a shared location: no Body, Latitude and Longitude.
+    form = inbound_form("", Latitude="26.4268", Longitude="80.3325", Address="Kidwai Nagar")
+    post_signed("/twilio/messages", form)
+    with session_scope(engine) as session:
+        row = session.execute(select(InboundMessage)).scalar_one()
+        assert (row.latitude, row.longitude) == (26.4268, 80.3325)
+    work()
+    assert stub_rasa.refused == []
+    (payload,) = stub_rasa.requests
+    assert payload["text"] == inbound.LOCATION_ONLY_TEXT == "/report_power_cut"
+    assert (payload["latitude"], payload["longitude"]) == (26.4268, 80.3325)
+    assert len(fake.sent()) == 1
+
+
+def test_a_pin_with_words_keeps_the_words(post_signed, work, stub_rasa):
+    post_signed(
+        "/twilio/messages",
+        inbound_form("yahan taar gira hai", Latitude="26.4268", Longitude="80.3325"),
+    )
+    work()
+    (payload,) = stub_rasa.requests
+    assert payload["text"] == "yahan taar gira hai"
+    assert (payload["latitude"], payload["longitude"]) == (26.4268, 80.3325)
+
+
+def test_a_location_that_is_no_place_is_dropped(post_signed, engine, work, stub_rasa):
+    post_signed("/twilio/messages", inbound_form("", Latitude="north", Longitude="80.3"))
+    post_signed("/twilio/messages", inbound_form("hi", Latitude="126.4", Longitude="80.3"))
+    with session_scope(engine) as session:
+        rows = session.execute(select(InboundMessage.latitude, InboundMessage.longitude)).all()
+    assert [tuple(r) for r in rows] == [(None, None), (None, None)]
+    work()
+    # The empty message got the gateway's own prompt; only "hi" went to Rasa, without a pin.
+    assert stub_rasa.messages() == ["hi"]
+    assert "latitude" not in stub_rasa.requests[0]
+
+
+def test_location_pin_reads_only_a_place() -> None:
+    assert webhooks.location_pin("26.4268", "80.3325") == (26.4268, 80.3325)
+    for bad in [("", ""), ("26.4", None), ("nan", "80"), ("26.4", "inf"), ("-91", "80")]:
+        assert webhooks.location_pin(*bad) is None

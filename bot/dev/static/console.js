@@ -62,9 +62,42 @@
         const li = bubble("out", item.body, { image: item.media_url, meta: item.status,
                                               testid: "reply" });
         li.dataset.outId = item.id;
+        if (item.buttons && item.buttons.length) addButtons(li, item.buttons);
         if (!FINAL.has(item.status)) state.pending.set(String(item.id), li);
       }
     }
+  }
+
+  // A quick-reply template's buttons under its message; a tap posts what Twilio posts for one.
+  function addButtons(li, buttons) {
+    const row = document.createElement("div");
+    row.className = "buttons";
+    for (const b of buttons) {
+      const btn = document.createElement("button");
+      btn.type = "button"; btn.className = "quick-reply"; btn.textContent = b.title;
+      btn.dataset.payload = b.id;
+      btn.addEventListener("click", () => post({ button: { title: b.title, payload: b.id } },
+                                               b.title));
+      row.appendChild(btn);
+    }
+    li.insertBefore(row, li.querySelector(".meta"));
+  }
+
+  async function post(extra, shownText) {
+    $("error").textContent = "";
+    const res = await fetch("/console/send", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(Object.assign({ mobile: state.mobile, channel: state.channel }, extra)),
+    });
+    const data = await res.json();
+    if (!res.ok) { $("error").textContent = data.error || ("error " + res.status); return false; }
+    state.shownSids.add(data.message_sid);
+    bubble("in", shownText, { meta: data.status === 200 ? "✓" : "webhook " + data.status,
+                              testid: "sent" });
+    for (const text of data.immediate || []) bubble("out", text, { meta: "TwiML reply", testid: "reply" });
+    if (data.status !== 200) $("error").textContent = "The webhook answered " + data.status + "; Twilio would retry.";
+    poll();
+    return true;
   }
 
   async function poll(history) {
@@ -121,19 +154,10 @@
     if ($("mobile").value.trim() !== state.mobile || channel() !== state.channel) switchThread();
     const body = $("body").value;
     const media = $("media").checked;
-    const res = await fetch("/console/send", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ mobile: state.mobile, channel: state.channel, body: body, media: media }),
-    });
-    const data = await res.json();
-    if (!res.ok) { $("error").textContent = data.error || ("error " + res.status); return; }
-    state.shownSids.add(data.message_sid);
-    bubble("in", body || (media ? "📷 photo" : ""), { meta: data.status === 200 ? "✓" : "webhook " + data.status,
-                                                     testid: "sent" });
-    for (const text of data.immediate || []) bubble("out", text, { meta: "TwiML reply", testid: "reply" });
-    if (data.status !== 200) $("error").textContent = "The webhook answered " + data.status + "; Twilio would retry.";
-    $("body").value = ""; $("media").checked = false;
-    poll();
+    const location = $("location").value.trim();
+    const shown = [body, location ? "📍 " + location : "", media ? "📷 photo" : ""].filter(Boolean);
+    if (!await post({ body: body, media: media, location: location }, shown.join(" "))) return;
+    $("body").value = ""; $("media").checked = false; $("location").value = "";
   });
 
   switchThread();
