@@ -231,6 +231,9 @@ def launch(
                     "2",
                     "--access-logfile",
                     "-",
+                    # As the Procfile: the access log that leaves out parked status callbacks.
+                    "--logger-class",
+                    "bot.gateway.access_log.Logger",
                     "bot:create_app()",
                 ],
                 env=env,
