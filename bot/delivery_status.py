@@ -6,7 +6,9 @@ with an error meaning the person cannot get it on WhatsApp (:data:`SMS_FALLBACK_
 sent again by SMS, once: :func:`enqueue_sms_fallback` queues the notifier's job
 (``notifier.jobs.send_sms_fallback``) by its dotted name (the core never imports the notifier),
 and the SMS has an idempotency key of its own (the WhatsApp message's key + ``:sms``), so however
-many callbacks or retries come, one SMS goes.
+many callbacks or retries come, one SMS goes. A callback that stored its status while Redis was
+down could not queue the fallback, and Twilio does not post it again: the cron's campaign sweep
+(:func:`queue_missed_fallbacks`) queues those.
 
 Twilio posts about three callbacks for every message (queued, sent, delivered; read on
 WhatsApp), and writing each at once cost the web process most of its CPU per reply. So only the
@@ -31,13 +33,14 @@ import uuid
 
 import redis
 from rq import Queue, Retry
-from sqlalchemy import bindparam, literal_column, select, update
+from sqlalchemy import and_, bindparam, exists, literal_column, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from bot.logfmt import kv
 from bot.queues import CAMPAIGNS, NOTIFICATIONS
-from bot.store import OutboundMessage, session_scope, utcnow
+from bot.store import FAILED_SQL, OutboundMessage, session_scope, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,14 @@ FALLBACK_QUEUE = CAMPAIGNS
 FALLBACK_MARK = "bijli:status:sms-fallback:{outbound_id}"
 #: Seconds the mark is kept (the fallback's own idempotency key keeps it to one SMS for ever).
 FALLBACK_MARK_TTL = 7 * 24 * 3600
+#: How far back :func:`queue_missed_fallbacks` looks for a message whose fallback was never
+#: queued: well inside the mark's life, so one it queued before (and that sent nothing: the
+#: consumer had paid, the SMS opted out) is still marked and not queued again.
+MISSED_FALLBACK_WINDOW = dt.timedelta(hours=48)
+#: Fallbacks :func:`queue_missed_fallbacks` queues in one run at most (the next run goes on).
+MISSED_FALLBACK_LIMIT = 2000
+#: Messages it reads (and marks it looks up in Redis) at a time.
+MISSED_FALLBACK_PAGE = 500
 
 #: Statuses a callback parks in Redis for the next flush instead of writing them at once.
 DEFERRED = frozenset(RANK) - {PENDING, RETRYING, IN_FLIGHT, UNCONFIRMED}
@@ -275,6 +286,107 @@ def enqueue_sms_fallback(conn: redis.Redis, engine: Engine, sid: str) -> bool:
         )
     )
     return True
+
+
+def queue_missed_fallbacks(
+    conn: redis.Redis,
+    engine: Engine,
+    *,
+    now: dt.datetime | None = None,
+    window: dt.timedelta = MISSED_FALLBACK_WINDOW,
+    limit: int = MISSED_FALLBACK_LIMIT,
+) -> list[int]:
+    """Queue the SMS fallbacks that a terminal callback should have queued and did not; the
+    outbound ids of the messages whose fallback it queued.
+
+    The callback writes the status first and queues the fallback after; with Redis down in
+    between it answers 503, Twilio does not post it again, and nothing else would queue that
+    fallback. ``bijli cron`` runs this every few minutes (``notifier.campaigns.sweep_job``):
+    campaign WhatsApp messages whose stored state calls for a fallback, that ended within
+    ``window``, that have no SMS under their fallback key yet and no mark in Redis, go through
+    :func:`enqueue_sms_fallback` as the callback would have sent them. A fallback queued before
+    keeps its mark (:data:`FALLBACK_MARK_TTL`, longer than ``window``) whatever its job did,
+    so one that waits for its window, or that sent nothing because the consumer had paid, is
+    not queued again. Reads only the failed messages, through their partial index.
+    """
+    if window.total_seconds() >= FALLBACK_MARK_TTL:
+        raise ValueError("the window must be shorter than the fallback mark's life")
+    since = (now or utcnow()) - window
+    message, sms = OutboundMessage, aliased(OutboundMessage)
+    query = (
+        select(
+            message.id,
+            message.twilio_sid,
+            message.channel,
+            message.status,
+            message.error_code,
+            message.idempotency_key,
+            message.campaign_id,
+            message.updated_at,
+        )
+        .where(
+            # As the partial index's predicate, for SQLite to use it.
+            text(FAILED_SQL),
+            message.updated_at >= since,
+            or_(
+                message.status == "undelivered",
+                message.error_code.in_(sorted(SMS_FALLBACK_ERRORS)),
+            ),
+            message.channel == "whatsapp",
+            message.campaign_id.is_not(None),
+            message.twilio_sid.is_not(None),
+            ~exists().where(sms.idempotency_key == message.idempotency_key + FALLBACK_SUFFIX),
+        )
+        .order_by(message.updated_at, message.id)
+        .limit(MISSED_FALLBACK_PAGE)
+    )
+    queued: list[int] = []
+    after: tuple[dt.datetime, int] | None = None
+    while len(queued) < limit:
+        page_query = query
+        if after is not None:
+            page_query = query.where(
+                or_(
+                    message.updated_at > after[0],
+                    and_(message.updated_at == after[0], message.id > after[1]),
+                )
+            )
+        with session_scope(engine) as session:
+            rows = session.execute(page_query).all()
+        if not rows:
+            break
+        after = rows[-1].updated_at, rows[-1].id
+        due = [
+            r
+            for r in rows
+            if needs_sms_fallback(
+                r.channel, r.status, r.error_code, r.idempotency_key, r.campaign_id
+            )
+        ]
+        # One round trip for the page's marks: most were queued by their callback.
+        pipe = conn.pipeline(transaction=False)
+        for r in due:
+            pipe.exists(FALLBACK_MARK.format(outbound_id=r.id))
+        marked = pipe.execute() if due else []
+        for r, is_marked in zip(due, marked, strict=True):
+            if len(queued) >= limit:
+                break
+            if not is_marked and enqueue_sms_fallback(conn, engine, r.twilio_sid):
+                queued.append(int(r.id))
+        if len(rows) < MISSED_FALLBACK_PAGE:
+            break
+    if queued:
+        # Each one is logged by enqueue_sms_fallback (sms_fallback_queued) as well.
+        log.info(
+            kv(
+                "sms_fallback_missed_queued",
+                count=len(queued),
+                since=since.isoformat(timespec="seconds"),
+                outbound_ids=",".join(map(str, queued[:20])),
+                more=len(queued[20:]),
+            )
+        )
+    return queued
 
 
 # --------------------------------------------------------------------------- parked callbacks
