@@ -27,6 +27,7 @@ later status then does not arrive, a tick or a funnel count, never a fallback or
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -95,6 +96,9 @@ FALLBACK_QUEUE = CAMPAIGNS
 FALLBACK_MARK = "bijli:status:sms-fallback:{outbound_id}"
 #: Seconds the mark is kept (the fallback's own idempotency key keeps it to one SMS for ever).
 FALLBACK_MARK_TTL = 7 * 24 * 3600
+#: Seconds the mark lives until its job is queued: if Redis fails (or the process dies) between
+#: the two, the mark lapses soon and the cron's sweep queues the fallback.
+FALLBACK_CLAIM_TTL = 60
 #: How far back :func:`queue_missed_fallbacks` looks for a message whose fallback was never
 #: queued: well inside the mark's life, so one it queued before (and that sent nothing: the
 #: consumer had paid, the SMS opted out) is still marked and not queued again.
@@ -260,21 +264,28 @@ def enqueue_sms_fallback(conn: redis.Redis, engine: Engine, sid: str) -> bool:
         return False
     campaign_id, account = int(row.campaign_id), row.idempotency_key.rsplit(":", 1)[-1]
     mark = FALLBACK_MARK.format(outbound_id=row.id)
-    if not conn.set(mark, sid, nx=True, ex=FALLBACK_MARK_TTL):
+    if not conn.set(mark, sid, nx=True, ex=FALLBACK_CLAIM_TTL):
         return False
     try:
-        Queue(FALLBACK_QUEUE, connection=conn).enqueue(
-            SMS_FALLBACK_JOB,
-            campaign_id,
-            account,
-            # The notifier's own id for a recipient's fallback job.
-            job_id=f"campaign-{campaign_id}-sms-{account}",
-            job_timeout=120,
-            retry=fallback_retry(),
-            failure_ttl=30 * 24 * 3600,
-        )
+        # The job and the mark's full life in one transaction: a mark that outlives its claim
+        # always has a job behind it.
+        with conn.pipeline() as pipe:
+            Queue(FALLBACK_QUEUE, connection=conn).enqueue(
+                SMS_FALLBACK_JOB,
+                campaign_id,
+                account,
+                # The notifier's own id for a recipient's fallback job.
+                job_id=f"campaign-{campaign_id}-sms-{account}",
+                job_timeout=120,
+                retry=fallback_retry(),
+                failure_ttl=30 * 24 * 3600,
+                pipeline=pipe,
+            )
+            pipe.expire(mark, FALLBACK_MARK_TTL)
+            pipe.execute()
     except redis.RedisError:
-        conn.delete(mark)
+        with contextlib.suppress(redis.RedisError):
+            conn.delete(mark)  # else it lapses with its claim
         raise
     log.info(
         kv(
