@@ -34,7 +34,7 @@ import uuid
 
 import redis
 from rq import Queue, Retry
-from sqlalchemy import and_, bindparam, exists, literal_column, or_, select, text, update
+from sqlalchemy import bindparam, exists, literal_column, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -333,7 +333,6 @@ def queue_missed_fallbacks(
             message.error_code,
             message.idempotency_key,
             message.campaign_id,
-            message.updated_at,
         )
         .where(
             # As the partial index's predicate, for SQLite to use it.
@@ -348,44 +347,34 @@ def queue_missed_fallbacks(
             message.twilio_sid.is_not(None),
             ~exists().where(sms.idempotency_key == message.idempotency_key + FALLBACK_SUFFIX),
         )
+        # Oldest first: the nearest to leaving the window go before the limit is reached.
         .order_by(message.updated_at, message.id)
-        .limit(MISSED_FALLBACK_PAGE)
+        # One pass over the window, read a page at a time (a server-side cursor on PostgreSQL):
+        # a query per page would scan the rest of the window again for each page.
+        .execution_options(yield_per=MISSED_FALLBACK_PAGE)
     )
     queued: list[int] = []
-    after: tuple[dt.datetime, int] | None = None
-    while len(queued) < limit:
-        page_query = query
-        if after is not None:
-            page_query = query.where(
-                or_(
-                    message.updated_at > after[0],
-                    and_(message.updated_at == after[0], message.id > after[1]),
+    with session_scope(engine) as session:
+        for rows in session.execute(query).partitions():
+            due = [
+                r
+                for r in rows
+                if needs_sms_fallback(
+                    r.channel, r.status, r.error_code, r.idempotency_key, r.campaign_id
                 )
-            )
-        with session_scope(engine) as session:
-            rows = session.execute(page_query).all()
-        if not rows:
-            break
-        after = rows[-1].updated_at, rows[-1].id
-        due = [
-            r
-            for r in rows
-            if needs_sms_fallback(
-                r.channel, r.status, r.error_code, r.idempotency_key, r.campaign_id
-            )
-        ]
-        # One round trip for the page's marks: most were queued by their callback.
-        pipe = conn.pipeline(transaction=False)
-        for r in due:
-            pipe.exists(FALLBACK_MARK.format(outbound_id=r.id))
-        marked = pipe.execute() if due else []
-        for r, is_marked in zip(due, marked, strict=True):
+            ]
+            # One round trip for the page's marks: most were queued by their callback.
+            pipe = conn.pipeline(transaction=False)
+            for r in due:
+                pipe.exists(FALLBACK_MARK.format(outbound_id=r.id))
+            marked = pipe.execute() if due else []
+            for r, is_marked in zip(due, marked, strict=True):
+                if not is_marked and enqueue_sms_fallback(conn, engine, r.twilio_sid):
+                    queued.append(int(r.id))
+                    if len(queued) >= limit:
+                        break
             if len(queued) >= limit:
                 break
-            if not is_marked and enqueue_sms_fallback(conn, engine, r.twilio_sid):
-                queued.append(int(r.id))
-        if len(rows) < MISSED_FALLBACK_PAGE:
-            break
     if queued:
         # Each one is logged by enqueue_sms_fallback (sms_fallback_queued) as well.
         log.info(
