@@ -34,14 +34,14 @@ import uuid
 
 import redis
 from rq import Queue, Retry
-from sqlalchemy import bindparam, exists, literal_column, or_, select, text, update
+from sqlalchemy import bindparam, exists, literal_column, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from bot.logfmt import kv
 from bot.queues import CAMPAIGNS, NOTIFICATIONS
-from bot.store import FAILED_SQL, OutboundMessage, session_scope, utcnow
+from bot.store import OutboundMessage, session_scope, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,11 @@ def queue_missed_fallbacks(
     :func:`enqueue_sms_fallback` as the callback would have sent them. A fallback queued before
     keeps its mark (:data:`FALLBACK_MARK_TTL`, longer than ``window``) whatever its job did,
     so one that waits for its window, or that sent nothing because the consumer had paid, is
-    not queued again. Reads only the failed messages, through their partial index.
+    not queued again.
+
+    No index serves it: one on ``status``/``updated_at`` would stop PostgreSQL from updating the
+    row in place (HOT) on each of the three status writes of every message, to save a scan of
+    ``outbound_messages`` every few minutes (0.2 s at 5.3 lakh rows, 0.4 s at 26.5 lakh).
     """
     if window.total_seconds() >= FALLBACK_MARK_TTL:
         raise ValueError("the window must be shorter than the fallback mark's life")
@@ -335,8 +339,7 @@ def queue_missed_fallbacks(
             message.campaign_id,
         )
         .where(
-            # As the partial index's predicate, for SQLite to use it.
-            text(FAILED_SQL),
+            message.status.in_(("failed", "undelivered")),
             message.updated_at >= since,
             or_(
                 message.status == "undelivered",

@@ -277,10 +277,6 @@ class Campaign(Base):
     generation = Column(Integer, nullable=False, default=0)
 
 
-#: The predicate of the partial index ``ix_outbound_messages_failed_updated_at``.
-FAILED_SQL = "status IN ('failed', 'undelivered')"
-
-
 class OutboundMessage(Base):
     __tablename__ = "outbound_messages"
 
@@ -299,19 +295,6 @@ class OutboundMessage(Base):
     content_sid = Column(String(34))
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
-
-    __table_args__ = (
-        # Messages that ended failed or undelivered, by when: the sweep for SMS fallbacks whose
-        # callback came while Redis was down (bot.delivery_status.queue_missed_fallbacks) reads
-        # the last day or two of them. Partial, so it holds only those few rows; a query must
-        # repeat the predicate as written (FAILED_SQL) for SQLite to use it.
-        Index(
-            "ix_outbound_messages_failed_updated_at",
-            "updated_at",
-            sqlite_where=text(FAILED_SQL),
-            postgresql_where=text(FAILED_SQL),
-        ),
-    )
 
 
 class QuickReplyTemplate(Base):
