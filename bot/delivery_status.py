@@ -6,7 +6,9 @@ with an error meaning the person cannot get it on WhatsApp (:data:`SMS_FALLBACK_
 sent again by SMS, once: :func:`enqueue_sms_fallback` queues the notifier's job
 (``notifier.jobs.send_sms_fallback``) by its dotted name (the core never imports the notifier),
 and the SMS has an idempotency key of its own (the WhatsApp message's key + ``:sms``), so however
-many callbacks or retries come, one SMS goes.
+many callbacks or retries come, one SMS goes. A callback that stored its status while Redis was
+down could not queue the fallback, and Twilio does not post it again: the cron's campaign sweep
+(:func:`queue_missed_fallbacks`) queues those.
 
 Twilio posts about three callbacks for every message (queued, sent, delivered; read on
 WhatsApp), and writing each at once cost the web process most of its CPU per reply. So only the
@@ -25,15 +27,17 @@ later status then does not arrive, a tick or a funnel count, never a fallback or
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
 
 import redis
 from rq import Queue, Retry
-from sqlalchemy import bindparam, literal_column, select, update
+from sqlalchemy import bindparam, exists, literal_column, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from bot.logfmt import kv
 from bot.queues import CAMPAIGNS, NOTIFICATIONS
@@ -92,6 +96,17 @@ FALLBACK_QUEUE = CAMPAIGNS
 FALLBACK_MARK = "bijli:status:sms-fallback:{outbound_id}"
 #: Seconds the mark is kept (the fallback's own idempotency key keeps it to one SMS for ever).
 FALLBACK_MARK_TTL = 7 * 24 * 3600
+#: Seconds the mark lives until its job is queued: if Redis fails (or the process dies) between
+#: the two, the mark lapses soon and the cron's sweep queues the fallback.
+FALLBACK_CLAIM_TTL = 60
+#: How far back :func:`queue_missed_fallbacks` looks for a message whose fallback was never
+#: queued: well inside the mark's life, so one it queued before (and that sent nothing: the
+#: consumer had paid, the SMS opted out) is still marked and not queued again.
+MISSED_FALLBACK_WINDOW = dt.timedelta(hours=48)
+#: Fallbacks :func:`queue_missed_fallbacks` queues in one run at most (the next run goes on).
+MISSED_FALLBACK_LIMIT = 2000
+#: Messages it reads (and marks it looks up in Redis) at a time.
+MISSED_FALLBACK_PAGE = 500
 
 #: Statuses a callback parks in Redis for the next flush instead of writing them at once.
 DEFERRED = frozenset(RANK) - {PENDING, RETRYING, IN_FLIGHT, UNCONFIRMED}
@@ -249,21 +264,28 @@ def enqueue_sms_fallback(conn: redis.Redis, engine: Engine, sid: str) -> bool:
         return False
     campaign_id, account = int(row.campaign_id), row.idempotency_key.rsplit(":", 1)[-1]
     mark = FALLBACK_MARK.format(outbound_id=row.id)
-    if not conn.set(mark, sid, nx=True, ex=FALLBACK_MARK_TTL):
+    if not conn.set(mark, sid, nx=True, ex=FALLBACK_CLAIM_TTL):
         return False
     try:
-        Queue(FALLBACK_QUEUE, connection=conn).enqueue(
-            SMS_FALLBACK_JOB,
-            campaign_id,
-            account,
-            # The notifier's own id for a recipient's fallback job.
-            job_id=f"campaign-{campaign_id}-sms-{account}",
-            job_timeout=120,
-            retry=fallback_retry(),
-            failure_ttl=30 * 24 * 3600,
-        )
+        # The job and the mark's full life in one transaction: a mark that outlives its claim
+        # always has a job behind it.
+        with conn.pipeline() as pipe:
+            Queue(FALLBACK_QUEUE, connection=conn).enqueue(
+                SMS_FALLBACK_JOB,
+                campaign_id,
+                account,
+                # The notifier's own id for a recipient's fallback job.
+                job_id=f"campaign-{campaign_id}-sms-{account}",
+                job_timeout=120,
+                retry=fallback_retry(),
+                failure_ttl=30 * 24 * 3600,
+                pipeline=pipe,
+            )
+            pipe.expire(mark, FALLBACK_MARK_TTL)
+            pipe.execute()
     except redis.RedisError:
-        conn.delete(mark)
+        with contextlib.suppress(redis.RedisError):
+            conn.delete(mark)  # else it lapses with its claim
         raise
     log.info(
         kv(
@@ -275,6 +297,99 @@ def enqueue_sms_fallback(conn: redis.Redis, engine: Engine, sid: str) -> bool:
         )
     )
     return True
+
+
+def queue_missed_fallbacks(
+    conn: redis.Redis,
+    engine: Engine,
+    *,
+    now: dt.datetime | None = None,
+    window: dt.timedelta = MISSED_FALLBACK_WINDOW,
+    limit: int = MISSED_FALLBACK_LIMIT,
+) -> list[int]:
+    """Queue the SMS fallbacks that a terminal callback should have queued and did not; the
+    outbound ids of the messages whose fallback it queued.
+
+    The callback writes the status first and queues the fallback after; with Redis down in
+    between it answers 503, Twilio does not post it again, and nothing else would queue that
+    fallback. ``bijli cron`` runs this every few minutes (``notifier.campaigns.sweep_job``):
+    campaign WhatsApp messages whose stored state calls for a fallback, that ended within
+    ``window``, that have no SMS under their fallback key yet and no mark in Redis, go through
+    :func:`enqueue_sms_fallback` as the callback would have sent them. A fallback queued before
+    keeps its mark (:data:`FALLBACK_MARK_TTL`, longer than ``window``) whatever its job did,
+    so one that waits for its window, or that sent nothing because the consumer had paid, is
+    not queued again.
+
+    No index serves it: one on ``status``/``updated_at`` would stop PostgreSQL from updating the
+    row in place (HOT) on each of the three status writes of every message, to save a scan of
+    ``outbound_messages`` every few minutes (0.2 s at 5.3 lakh rows, 0.4 s at 26.5 lakh).
+    """
+    if window.total_seconds() >= FALLBACK_MARK_TTL:
+        raise ValueError("the window must be shorter than the fallback mark's life")
+    since = (now or utcnow()) - window
+    message, sms = OutboundMessage, aliased(OutboundMessage)
+    query = (
+        select(
+            message.id,
+            message.twilio_sid,
+            message.channel,
+            message.status,
+            message.error_code,
+            message.idempotency_key,
+            message.campaign_id,
+        )
+        .where(
+            message.status.in_(("failed", "undelivered")),
+            message.updated_at >= since,
+            or_(
+                message.status == "undelivered",
+                message.error_code.in_(sorted(SMS_FALLBACK_ERRORS)),
+            ),
+            message.channel == "whatsapp",
+            message.campaign_id.is_not(None),
+            message.twilio_sid.is_not(None),
+            ~exists().where(sms.idempotency_key == message.idempotency_key + FALLBACK_SUFFIX),
+        )
+        # Oldest first: the nearest to leaving the window go before the limit is reached.
+        .order_by(message.updated_at, message.id)
+        # One pass over the window, read a page at a time (a server-side cursor on PostgreSQL):
+        # a query per page would scan the rest of the window again for each page.
+        .execution_options(yield_per=MISSED_FALLBACK_PAGE)
+    )
+    queued: list[int] = []
+    with session_scope(engine) as session:
+        for rows in session.execute(query).partitions():
+            due = [
+                r
+                for r in rows
+                if needs_sms_fallback(
+                    r.channel, r.status, r.error_code, r.idempotency_key, r.campaign_id
+                )
+            ]
+            # One round trip for the page's marks: most were queued by their callback.
+            pipe = conn.pipeline(transaction=False)
+            for r in due:
+                pipe.exists(FALLBACK_MARK.format(outbound_id=r.id))
+            marked = pipe.execute() if due else []
+            for r, is_marked in zip(due, marked, strict=True):
+                if not is_marked and enqueue_sms_fallback(conn, engine, r.twilio_sid):
+                    queued.append(int(r.id))
+                    if len(queued) >= limit:
+                        break
+            if len(queued) >= limit:
+                break
+    if queued:
+        # Each one is logged by enqueue_sms_fallback (sms_fallback_queued) as well.
+        log.info(
+            kv(
+                "sms_fallback_missed_queued",
+                count=len(queued),
+                since=since.isoformat(timespec="seconds"),
+                outbound_ids=",".join(map(str, queued[:20])),
+                more=len(queued[20:]),
+            )
+        )
+    return queued
 
 
 # --------------------------------------------------------------------------- parked callbacks

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from tqdm import tqdm
 
-from bot import connections, paylinks, store
+from bot import connections, delivery_status, paylinks, store
 from bot.clock import utcnow
 from bot.settings import Settings
 from notifier import jobs, messages, rules, segments, states, windows
@@ -590,15 +590,19 @@ FAILED_OUTBOUND = ("failed", "undelivered")
 
 
 def sweep_job() -> str:
-    """RQ cron job (``bijli cron``): start again the running campaigns that stalled.
+    """RQ cron job (``bijli cron``): start again the running campaigns that stalled, and queue
+    the SMS fallbacks whose status callback could not queue them.
 
     A campaign's batch jobs can all be lost (a Redis without its append-only file, a worker host
-    gone mid-job); nothing else would notice, so the cron scheduler runs this every few minutes.
+    gone mid-job); a terminal status callback that came while Redis was down stored the status
+    but queued no SMS fallback, and Twilio does not post it again. Nothing else would notice
+    either, so the cron scheduler runs this every few minutes
+    (:func:`bot.delivery_status.queue_missed_fallbacks` for the fallbacks).
     """
-    restarted = sweep(
-        connections.engine(), connections.redis(), stall_seconds=STALL_SECONDS, actor="cron"
-    )
-    return f"restarted:{','.join(map(str, restarted)) or '-'}"
+    engine, conn = connections.engine(), connections.redis()
+    restarted = sweep(engine, conn, stall_seconds=STALL_SECONDS, actor="cron")
+    fallbacks = delivery_status.queue_missed_fallbacks(conn, engine)
+    return f"restarted:{','.join(map(str, restarted)) or '-'} sms_fallbacks:{len(fallbacks)}"
 
 
 def status(engine: Engine, campaign_id: int) -> CampaignStatus:

@@ -285,11 +285,15 @@ def campaign_status(campaign_id: int | None, watch: bool) -> None:
 @campaign.command("sweep")
 @click.option("--stall-minutes", type=click.IntRange(min=1), default=10, show_default=True)
 def campaign_sweep(stall_minutes: int) -> None:
-    """Start again running campaigns that stalled with recipients waiting (lost jobs)."""
+    """Start again running campaigns that stalled with recipients waiting (lost jobs), and queue
+    SMS fallbacks whose status callback came while Redis was down."""
+    from bot import delivery_status
     from notifier import campaigns
 
     restarted = campaigns.sweep(_engine(), _redis(), stall_seconds=stall_minutes * 60)
     click.echo(f"{len(restarted)} stalled campaign(s) started again: {restarted or '-'}")
+    fallbacks = delivery_status.queue_missed_fallbacks(_redis(), _engine())
+    click.echo(f"{len(fallbacks)} missed SMS fallback(s) queued")
     for campaign_id in restarted:
         _echo_status(campaigns.status(_engine(), campaign_id))
 

@@ -306,6 +306,8 @@ def message_status() -> ResponseReturnValue:
             # A campaign's WhatsApp message nobody can get there goes again by SMS, once.
             status_mod.enqueue_sms_fallback(connections.redis(cfg), engine, sid)
     except (redis.RedisError, RedisNotConfigured) as exc:
+        # The status may be stored already and its SMS fallback not queued; Twilio does not post
+        # the callback again, so the cron's campaign sweep queues it (queue_missed_fallbacks).
         return _unavailable("status_redis_unavailable", exc)
     except SQLAlchemyError as exc:
         return _unavailable("status_database_unavailable", exc)

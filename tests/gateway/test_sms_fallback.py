@@ -8,6 +8,7 @@ by its dotted name.
 from __future__ import annotations
 
 import pytest
+import redis
 from rq import Queue
 from sqlalchemy import select
 
@@ -108,3 +109,43 @@ def test_other_whatsapp_errors_and_the_fallback_itself_do_not_fall_back():
     assert not due("sms", "undelivered", 30003, "campaign:1:2300000001:sms", 1)
     assert not due("whatsapp", "undelivered", 30003, "campaign:1:2300000001:sms", 1)
     assert not due("whatsapp", "delivered", None, "campaign:1:2300000001", 1)
+
+
+class _GoneAfterTheMark:
+    """A Redis that takes a fallback's mark, then goes away before the job is queued."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def set(self, *args, **kwargs):
+        return self.real.set(*args, **kwargs)
+
+    def pipeline(self, *args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    def delete(self, *args):
+        raise redis.ConnectionError("Connection refused")
+
+
+def test_a_mark_left_by_redis_failing_before_the_job_lapses_and_the_sweep_queues_it(
+    gw_settings, engine, fake, redis_conn, monkeypatch
+):
+    fake.configure(whatsapp_failures={TO: 63003}, post_callbacks=False)
+    campaign_id = _campaign(engine)
+    key = f"campaign:{campaign_id}:2300000001"
+    assert _send(gw_settings, engine, key, campaign_id=campaign_id).result == "sent"
+    sid = _row(engine, key).twilio_sid
+    assert delivery_status.record_status(engine, sid, "failed", 63003) == "updated"
+    monkeypatch.setattr(delivery_status, "FALLBACK_CLAIM_TTL", 1)
+    with pytest.raises(redis.ConnectionError):
+        delivery_status.enqueue_sms_fallback(_GoneAfterTheMark(redis_conn), engine, sid)
+    mark = delivery_status.FALLBACK_MARK.format(outbound_id=_row(engine, key).id)
+    assert redis_conn.exists(mark), "the mark stayed, with no job behind it"
+    assert _fallback_jobs(redis_conn) == []
+    assert delivery_status.queue_missed_fallbacks(redis_conn, engine) == []
+    # The claim lapses in a second here (a minute in production); the next sweep queues it.
+    wait_for(lambda: not redis_conn.exists(mark), timeout=5)
+    assert delivery_status.queue_missed_fallbacks(redis_conn, engine) == [_row(engine, key).id]
+    (job,) = _fallback_jobs(redis_conn)
+    assert job.args == (campaign_id, "2300000001")
+    assert redis_conn.ttl(mark) > delivery_status.FALLBACK_MARK_TTL - 60, "held for its full life"

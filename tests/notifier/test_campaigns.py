@@ -209,6 +209,6 @@ def test_the_cron_sweep_job_restarts_a_stalled_campaign_on_the_processes_connect
     )
     campaigns.start(engine, redis_conn, cid, batch_size=10)
     redis_conn.flushdb()  # the batch job is lost
-    assert campaigns.sweep_job() == f"restarted:{cid}"
+    assert campaigns.sweep_job() == f"restarted:{cid} sms_fallbacks:0"
     assert Queue(CAMPAIGNS, connection=redis_conn).count == 1
     connections.reset()
