@@ -43,10 +43,9 @@ from urllib.parse import quote
 import redis
 import requests
 import twilio.rest.api
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -60,7 +59,14 @@ from bot.delivery_status import IN_FLIGHT, RETRYING, UNCONFIRMED
 from bot.logfmt import kv
 from bot.phone import mask, twilio_address
 from bot.settings import Settings
-from bot.store import OutboundMessage, audit, last_inbound_at, session_scope, set_opt_out
+from bot.store import (
+    OptOut,
+    OutboundMessage,
+    audit,
+    last_inbound_at,
+    session_scope,
+    set_opt_out,
+)
 
 log = logging.getLogger(__name__)
 
@@ -489,6 +495,44 @@ class Claim:
     may_be_accepted: bool
 
 
+#: The send's hot statements, in SQLAlchemy Core and built once: building an ORM statement and
+#: running it through a Session cost ~4× what the statement itself does (bench/RESULTS.md, "Web +
+#: worker CPU, third pass").
+_OUT = OutboundMessage.__table__
+_CLAIM_READ = select(
+    _OUT.c.id,
+    _OUT.c.twilio_sid,
+    _OUT.c.status,
+    _OUT.c.error_code,
+    _OUT.c.attempts,
+    _OUT.c.created_at,
+    _OUT.c.updated_at,
+).where(_OUT.c.idempotency_key == bindparam("key"))
+_OPTED_OUT = select(OptOut.__table__.c.mobile).where(
+    OptOut.__table__.c.mobile == bindparam("mobile"),
+    OptOut.__table__.c.channel == bindparam("channel"),
+)
+_CLAIM_NEW = _OUT.insert()
+# The attempts counter is the row's version: of two attempts, one wins the update.
+_CLAIM_AGAIN = (
+    update(_OUT)
+    .where(
+        _OUT.c.id == bindparam("row_id"),
+        _OUT.c.attempts == bindparam("seen_attempts"),
+        _OUT.c.twilio_sid.is_(None),
+    )
+    .values(status=IN_FLIGHT, attempts=bindparam("next_attempts"), updated_at=bindparam("now"))
+)
+_RECORD_SID = (
+    update(_OUT)
+    .where(_OUT.c.id == bindparam("row_id"), _OUT.c.twilio_sid.is_(None))
+    .values(
+        twilio_sid=bindparam("sid"), status=bindparam("new_status"), updated_at=bindparam("now")
+    )
+)
+_SID_OF = select(_OUT.c.twilio_sid).where(_OUT.c.id == bindparam("row_id"))
+
+
 def claim_message(
     engine: Engine,
     key: str,
@@ -502,47 +546,46 @@ def claim_message(
     content_sid: str | None = None,
 ) -> SendOutcome | Claim:
     """Hold the message under ``key`` for this attempt, or say why there is nothing to send."""
-    from bot.store import is_opted_out
-
-    with session_scope(engine) as session:
-        row = _row_by_key(session, key)
+    with engine.begin() as db:
+        row = db.execute(_CLAIM_READ, {"key": key}).one_or_none()
         if row is not None and (row.twilio_sid or row.status in status_mod.TERMINAL):
             return SendOutcome("duplicate", row.id, row.twilio_sid, row.error_code)
-        if respect_opt_out and is_opted_out(session, to, channel):
+        if respect_opt_out and db.execute(_OPTED_OUT, {"mobile": to, "channel": channel}).first():
             log.info(kv("twilio_send_skipped_opted_out", to=mask(to), channel=channel))
             return SendOutcome("opted_out", row.id if row else None)
+        now = utcnow()
         if row is None:
-            row = OutboundMessage(
-                idempotency_key=key,
-                channel=channel,
-                to_number=to,
-                body=body,
-                media_url=media_url,
-                campaign_id=campaign_id,
-                status=IN_FLIGHT,
-                attempts=1,
-                content_sid=content_sid,
-            )
-            session.add(row)
             try:
-                session.flush()
+                created = db.execute(
+                    _CLAIM_NEW,
+                    {
+                        "idempotency_key": key,
+                        "channel": channel,
+                        "to_number": to,
+                        "body": body,
+                        "media_url": media_url,
+                        "campaign_id": campaign_id,
+                        "status": IN_FLIGHT,
+                        "attempts": 1,
+                        "content_sid": content_sid,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
             except IntegrityError:
                 # Another attempt with the same key created it a moment ago and is sending it.
                 raise SendInFlight(f"message {key!r} is being sent by another attempt") from None
-            return Claim(int(row.id), row.created_at, may_be_accepted=False)
-        now = utcnow()
+            return Claim(int(created.inserted_primary_key[0]), now, may_be_accepted=False)
         if row.status == IN_FLIGHT and row.updated_at > now - dt.timedelta(seconds=SEND_LEASE):
             raise SendInFlight(f"message {row.id} is being sent by another attempt")
-        # The attempts counter is the row's version: of two attempts, one wins the update.
-        won = session.execute(
-            update(OutboundMessage)
-            .where(
-                OutboundMessage.id == row.id,
-                OutboundMessage.attempts == row.attempts,
-                OutboundMessage.twilio_sid.is_(None),
-            )
-            .values(status=IN_FLIGHT, attempts=(row.attempts or 0) + 1, updated_at=now)
-            .execution_options(synchronize_session=False)
+        won = db.execute(
+            _CLAIM_AGAIN,
+            {
+                "row_id": row.id,
+                "seen_attempts": row.attempts,
+                "next_attempts": (row.attempts or 0) + 1,
+                "now": now,
+            },
         ).rowcount
         if not won:
             raise SendInFlight(f"message {row.id} is being sent by another attempt")
@@ -660,12 +703,6 @@ def _int(value: object) -> int:
         return 0
 
 
-def _row_by_key(session: Session, key: str) -> OutboundMessage | None:
-    return session.execute(
-        select(OutboundMessage).where(OutboundMessage.idempotency_key == key)
-    ).scalar_one_or_none()
-
-
 def set_outbound_row(engine: Engine, outbound_id: int, **values: object) -> None:
     with session_scope(engine) as session:
         row = session.get(OutboundMessage, outbound_id)
@@ -677,14 +714,10 @@ def set_outbound_row(engine: Engine, outbound_id: int, **values: object) -> None
 
 def _record_sid(engine: Engine, outbound_id: int, sid: str, status: str) -> None:
     """Store the sid Twilio gave the message, unless a status callback already did."""
-    with session_scope(engine) as session:
-        stored = session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == outbound_id, OutboundMessage.twilio_sid.is_(None))
-            .values(twilio_sid=sid, status=status, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        held = None if stored else session.get(OutboundMessage, outbound_id)
+    with engine.begin() as db:
+        params = {"row_id": outbound_id, "sid": sid, "new_status": status, "now": utcnow()}
+        stored = db.execute(_RECORD_SID, params).rowcount
+        held = None if stored else db.execute(_SID_OF, {"row_id": outbound_id}).first()
     if held is not None and held.twilio_sid != sid:
         log.warning(
             kv(

@@ -109,3 +109,36 @@ def test_split_body_without_spaces_still_fits():
 def test_truncate_cuts_at_a_word():
     assert twilio_client.truncate("mera bill kitna hai", 12) == "mera bill…"
     assert twilio_client.truncate("short", 12) == "short"
+
+
+def test_claiming_and_recording_a_sid_take_no_orm_session(engine, monkeypatch):
+    """The send's hot statements run in Core: an ORM session costs ~4× the statements."""
+    from sqlalchemy.orm import Session
+
+    def orm(*_: object, **__: object) -> None:
+        raise AssertionError("an ORM session executed a statement")
+
+    monkeypatch.setattr(Session, "execute", orm)
+    claim = twilio_client.claim_message(
+        engine,
+        "test:core",
+        channel="sms",
+        to="+919700001792",
+        body="hi",
+        media_url=None,
+        campaign_id=None,
+        respect_opt_out=True,
+    )
+    assert isinstance(claim, twilio_client.Claim) and not claim.may_be_accepted
+    twilio_client._record_sid(engine, claim.outbound_id, "SM" + "2" * 32, "queued")
+    again = twilio_client.claim_message(
+        engine,
+        "test:core",
+        channel="sms",
+        to="+919700001792",
+        body="hi",
+        media_url=None,
+        campaign_id=None,
+        respect_opt_out=False,
+    )
+    assert again == twilio_client.SendOutcome("duplicate", claim.outbound_id, "SM" + "2" * 32)
