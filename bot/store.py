@@ -750,56 +750,40 @@ def holidays_between(session: Session, first: dt.date, last: dt.date) -> set[dt.
     return set(rows.scalars())
 
 
+def _open_ticket(
+    session: Session, kind: str, since: dt.datetime, *where: Any, newest: bool
+) -> Ticket | None:
+    """The newest (or oldest) open ticket of this kind opened at or after ``since`` that also
+    meets ``where``."""
+    return session.execute(
+        select(Ticket)
+        .where(Ticket.kind == kind, *where, Ticket.status == "open", Ticket.created_at >= since)
+        .order_by(Ticket.id.desc() if newest else Ticket.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def open_ticket_since(
     session: Session, kind: str, new_account_no: str, since: dt.datetime
 ) -> Ticket | None:
     """The newest open ticket of this kind for an account, opened at or after ``since``."""
-    return session.execute(
-        select(Ticket)
-        .where(
-            Ticket.kind == kind,
-            Ticket.new_account_no == new_account_no,
-            Ticket.status == "open",
-            Ticket.created_at >= since,
-        )
-        .order_by(Ticket.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    return _open_ticket(session, kind, since, Ticket.new_account_no == new_account_no, newest=True)
 
 
 def open_area_ticket_since(
     session: Session, kind: str, area: str, since: dt.datetime
 ) -> Ticket | None:
     """The oldest open ticket of this kind in an area, opened at or after ``since``."""
-    return session.execute(
-        select(Ticket)
-        .where(
-            Ticket.kind == kind,
-            Ticket.area == area,
-            Ticket.status == "open",
-            Ticket.created_at >= since,
-        )
-        .order_by(Ticket.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    return _open_ticket(session, kind, since, Ticket.area == area, newest=False)
 
 
 def open_ticket_without_area_since(
     session: Session, kind: str, mobile: str, since: dt.datetime
 ) -> Ticket | None:
     """The newest open ticket of this kind a mobile opened without an area since ``since``."""
-    return session.execute(
-        select(Ticket)
-        .where(
-            Ticket.kind == kind,
-            Ticket.mobile == mobile,
-            Ticket.area.is_(None),
-            Ticket.status == "open",
-            Ticket.created_at >= since,
-        )
-        .order_by(Ticket.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    return _open_ticket(
+        session, kind, since, Ticket.mobile == mobile, Ticket.area.is_(None), newest=True
+    )
 
 
 def add_ticket_report(
