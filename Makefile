@@ -65,12 +65,12 @@ format: venv
 test-sqlite: venv train
 	$(BIN)/pytest -p no:cacheprovider
 
-# The same suite on PostgreSQL when one answers; the NLU evaluation and browser tests don't touch
-# the database, so they run once, above.
+# The same suite on PostgreSQL when one answers; the NLU evaluation, model-loading and browser
+# tests don't touch the database, so they run once, above.
 test-postgres: venv train
 	@if $(PY) -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 2)' 2>/dev/null; then \
 		echo "== PostgreSQL answers on 127.0.0.1:5432: running the suite on it"; \
-		DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -p no:cacheprovider -m "not nlu_eval and not browser"; \
+		DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -p no:cacheprovider -m "not nlu_eval and not model and not browser"; \
 	else echo "== no PostgreSQL on 127.0.0.1:5432: PostgreSQL pass skipped"; fi
 
 test: lint test-sqlite test-postgres

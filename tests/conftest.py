@@ -98,3 +98,11 @@ def app(settings: settings_mod.Settings, engine: Engine, redis_conn: object):  #
 @pytest.fixture()
 def client(app):  # type: ignore[no-untyped-def]
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def predict_graph(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The cached model's (metadata, predict graph runner, storage), loaded once per session."""
+    from tests.rasa_runtime.model import load_predict_graph
+
+    return load_predict_graph(tmp_path_factory.mktemp("model"))

@@ -1,0 +1,130 @@
+"""The trained model loads whole, and DIET and TED predict as Rasa's own loading makes them.
+
+Rasa's ``TEDPolicy.load`` turns any ValueError while loading into a policy without a model,
+which then predicts nothing, silently: that is how the served bot ran with no TED at all until
+2026-12-04 (the fast load restored the optimizer's slots into variables of other shapes). These
+tests load the cached model as the Rasa server does (the ``predict_graph`` fixture), load DIET
+and TED again through Rasa's own ``RasaModel.load``, and compare their predictions.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+from rasa.core.channels.channel import UserMessage
+from rasa.core.policies.ted_policy import TEDPolicy
+from rasa.engine.runner.interface import GraphRunner
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.nlu.fast_load import FastLoadDIETClassifier, FastLoadTEDPolicy
+
+pytestmark = [
+    pytest.mark.model,
+    pytest.mark.slow,
+    # Rasa warns on every domain load that slot auto-fill is gone (it lists it as expected).
+    pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning"),
+]
+
+TEXTS = [
+    "hi",
+    "mera naya account number kya hai",
+    "bill kitna baki hai",
+    "मेरा बिल कितना है",
+    "light nahi hai kab aayegi",
+    "prepaid balance kitna hai",
+    "kya mera connection katega",
+    "my account is 1234567",
+]
+
+
+@pytest.fixture()
+def loaded(predict_graph: Any) -> tuple[GraphRunner, Any]:
+    """The predict graph of the cached model, loaded as the Rasa server loads it."""
+    metadata, runner, storage = predict_graph
+    return runner, (metadata, storage)
+
+
+def _components(runner: GraphRunner, kind: type) -> dict[str, Any]:
+    nodes = runner._instantiated_nodes  # type: ignore[attr-defined]
+    return {name: n._component for name, n in nodes.items() if isinstance(n._component, kind)}
+
+
+def _rasa_loaded(runner: GraphRunner, storage: LocalModelStorage, name: str, base: type) -> Any:
+    """The component of node ``name`` loaded again by Rasa's own class ``base``."""
+    schema = runner._graph_schema.nodes[name]  # type: ignore[attr-defined]
+    context = runner._execution_context  # type: ignore[attr-defined]
+    config = {**base.get_default_config(), **schema.config}
+    return base.load(config, storage, schema.resource, context)
+
+
+def test_diet_and_ted_load_their_trained_models(loaded: tuple[GraphRunner, Any]) -> None:
+    runner, _ = loaded
+    diets = _components(runner, FastLoadDIETClassifier)
+    teds = _components(runner, FastLoadTEDPolicy)
+    assert len(diets) == 1 and len(teds) == 1
+    for component in (*diets.values(), *teds.values()):
+        assert component.model is not None, f"{type(component).__name__} loaded no model"
+
+
+def _trackers(domain: Domain) -> list[DialogueStateTracker]:
+    """A tracker for each intent just said, some a turn after a bot response."""
+    trackers = []
+    response = sorted(domain.responses)[0]
+    for index, intent in enumerate(domain.intents):
+        said = UserUttered(intent, intent={"name": intent, "confidence": 1.0})
+        events: list[Any] = [ActionExecuted("action_listen"), said]
+        if index % 3 == 0:
+            events += [ActionExecuted(response), ActionExecuted("action_listen"), said]
+        trackers.append(DialogueStateTracker.from_events(f"t{index}", events, domain.slots))
+    return trackers
+
+
+def test_ted_predicts_as_rasa_loads_it(loaded: tuple[GraphRunner, Any]) -> None:
+    runner, (_, storage) = loaded
+    ((name, ours),) = _components(runner, FastLoadTEDPolicy).items()
+    theirs = _rasa_loaded(runner, storage, name, TEDPolicy)
+    assert type(theirs.model).__name__ == "TED" and theirs.model is not None
+    domain = runner.run(targets=["domain_provider"])["domain_provider"]
+    rule_only = runner.run(targets=["rule_only_data_provider"])["rule_only_data_provider"]
+    trackers = _trackers(domain)
+    assert len(trackers) > 20
+    for tracker in trackers:
+        a = ours.predict_action_probabilities(tracker, domain, rule_only_data=rule_only)
+        b = theirs.predict_action_probabilities(tracker, domain, rule_only_data=rule_only)
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-5)
+        assert max(a.probabilities) > 0, "TED predicted nothing"
+
+
+def test_diet_predicts_as_rasa_loads_it(loaded: tuple[GraphRunner, Any]) -> None:
+    runner, (_, storage) = loaded
+    ((name, ours),) = _components(runner, FastLoadDIETClassifier).items()
+    # DIET names its files after its class: Rasa's class under our class's name.
+    rasa_diet = type(type(ours).__name__, (DIETClassifier,), {})
+    theirs = _rasa_loaded(runner, storage, name, rasa_diet)
+    assert type(theirs.model).__name__ == "DIET"
+    schema = runner._graph_schema  # type: ignore[attr-defined]
+    (featurised,) = schema.nodes[name].needs.values()
+    for text in TEXTS:
+        messages = runner.run(inputs={"__message__": [_user_message(text)]}, targets=[featurised])[
+            featurised
+        ]
+        a = ours.process(copy.deepcopy(messages))[0]
+        b = theirs.process(copy.deepcopy(messages))[0]
+        assert a.get("intent")["name"] == b.get("intent")["name"], text
+        np.testing.assert_allclose(
+            [r["confidence"] for r in a.get("intent_ranking")],
+            [r["confidence"] for r in b.get("intent_ranking")],
+            atol=1e-5,
+        )
+        assert a.get("entities") == b.get("entities"), text
+
+
+def _user_message(text: str) -> UserMessage:
+    return UserMessage(text, sender_id="fast-load-test")
