@@ -10,6 +10,7 @@ import ast
 import asyncio
 import importlib
 import inspect
+import itertools
 import json
 import logging
 import threading
@@ -658,3 +659,161 @@ def test_debug_lines_still_get_copies_when_written(monkeypatch: pytest.MonkeyPat
     assert copied == value
     assert copied is not value
     assert copied["events"][0] is not value["events"][0]
+
+
+def _prediction_points(domain: Domain) -> Iterator[DialogueStateTracker]:
+    """A tracker at each point of the conversation tests where Rasa predicts an action."""
+    for number, story in enumerate(_conversation_test_trackers()):
+        events = list(story.events)
+        for index, event in enumerate(events):
+            if index and isinstance(event, ActionExecuted):
+                yield DialogueStateTracker.from_events(
+                    f"{STRANGER}-{number}-{index}", events[:index], domain.slots
+                )
+
+
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning")
+def test_graphs_run_in_order_give_what_dask_gives(
+    predict_graph: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    metadata, runner, _ = predict_graph
+    monkeypatch.setattr(DaskGraphRunner, "run", DaskGraphRunner.run)
+    dask_run = DaskGraphRunner.run
+    rasa_speedups.run_graphs_in_order()
+    assert DaskGraphRunner.run is not dask_run
+    domain = runner.run(targets=["domain_provider"])["domain_provider"]
+    assert (
+        domain.as_dict()
+        == dask_run(runner, targets=["domain_provider"])["domain_provider"].as_dict()
+    )
+
+    compared = 0
+    for tracker in itertools.islice(_prediction_points(domain), 0, None, 3):
+        inputs = {"__tracker__": tracker}
+        ours = runner.run(inputs=inputs, targets=[metadata.core_target])
+        theirs = dask_run(runner, inputs=inputs, targets=[metadata.core_target])
+        assert ours == theirs
+        compared += 1
+    assert compared > 100
+
+    from rasa.core.channels.channel import UserMessage
+
+    for text in ("mera naya account number kya hai", "बिजली कब आएगी", "456789", "hi"):
+        inputs = {"__message__": [UserMessage(text, sender_id=STRANGER)]}
+        (ours,) = runner.run(inputs=inputs, targets=[metadata.nlu_target])[metadata.nlu_target]
+        (theirs,) = dask_run(runner, inputs=inputs, targets=[metadata.nlu_target])[
+            metadata.nlu_target
+        ]
+        assert ours.as_dict() == theirs.as_dict()
+        assert ours.get("intent")["name"]
+
+    # An input named like a node stands in for it: that node and what only it needs don't run.
+    rule = next(name for name in runner._graph_schema.nodes if "RulePolicy" in name)
+    ran: list[str] = []
+    for name, node in runner._instantiated_nodes.items():
+        monkeypatch.setattr(node, "_fn", _recorded(node._fn, name, ran))
+    given = runner.run(
+        inputs={"__tracker__": tracker, rule: "stand-in"}, targets=[rule, "domain_provider"]
+    )
+    assert given == {rule: "stand-in", "domain_provider": domain}
+    assert ran == ["domain_provider"]
+
+
+def _recorded(fn: Any, name: str, ran: list[str]) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        ran.append(name)
+        return fn(*args, **kwargs)
+
+    return run
+
+
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning")
+def test_outvoted_policies_are_skipped_only_where_they_cannot_win(
+    predict_graph: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import ActionExecutionRejected
+
+    metadata, runner, _ = predict_graph
+    domain = runner.run(targets=["domain_provider"])["domain_provider"]
+    monkeypatch.setattr(
+        MessageProcessor,
+        "_predict_next_with_tracker",
+        MessageProcessor._predict_next_with_tracker,
+    )
+    rasas = MessageProcessor._predict_next_with_tracker
+    rasa_speedups.skip_outvoted_policies()
+    ours = MessageProcessor._predict_next_with_tracker
+    assert ours is not rasas
+    ted_calls: list[str] = []
+    (ted,) = (n for n in runner._instantiated_nodes.values() if isinstance(n._component, TEDPolicy))
+    monkeypatch.setattr(ted, "_fn", _recorded(ted._fn, "ted", ted_calls))
+
+    def processor() -> Any:
+        return SimpleNamespace(graph_runner=runner, model_metadata=metadata, domain=domain)
+
+    def compare() -> tuple[dict[str, int], int]:
+        """Who decided each prediction, and how many were made without TED's."""
+        decided_by: dict[str, int] = {}
+        skipped = 0
+        for tracker in itertools.chain(_prediction_points(domain), _odd_turns(domain)):
+            expected = rasas(processor(), tracker)
+            before = len(ted_calls)
+            got = ours(processor(), tracker)
+            skipped += len(ted_calls) == before
+            assert got == expected
+            assert got.diagnostic_data.keys() == expected.diagnostic_data.keys()
+            decided_by[got.policy_name] = decided_by.get(got.policy_name, 0) + 1
+        return decided_by, skipped
+
+    # TED runs wherever neither the rules nor the stories are certain (the rules' fallback at
+    # 0.3 there), and is skipped everywhere else. It wins none of these: its best is below 0.3
+    # on all of them (tests/nlu/test_fast_load.py checks that it predicts as Rasa's does).
+    decided_by, skipped = compare()
+    assert 0 < skipped < sum(decided_by.values())
+    assert set(decided_by) == {"RulePolicy"}, decided_by
+
+    # A TED sure of itself (0.99 on its best action) wins where it runs, and still loses
+    # where it is skipped: skipping too often would give other answers here.
+    def sure(*args: Any, **kwargs: Any) -> Any:
+        prediction = ted_fn(*args, **kwargs)
+        best = int(np.argmax(prediction.probabilities))
+        prediction.probabilities = [0.0] * len(prediction.probabilities)
+        prediction.probabilities[best] = 0.99
+        return prediction
+
+    ted_fn = ted._fn
+    monkeypatch.setattr(ted, "_fn", sure)
+    decided_by, sure_skipped = compare()
+    assert sure_skipped == skipped
+    assert decided_by["FastLoadTEDPolicy"] == sum(decided_by.values()) - skipped, decided_by
+
+    # After a rejected action every policy runs, as in Rasa.
+    tracker = next(_prediction_points(domain))
+    tracker.update(ActionExecutionRejected("action_listen"))
+    expected = rasas(processor(), tracker)
+    before = len(ted_calls)
+    assert ours(processor(), tracker) == expected
+    assert len(ted_calls) == before + 1
+
+
+def _odd_turns(domain: Domain) -> Iterator[DialogueStateTracker]:
+    """Turns no rule or story foresees: each intent after each of a few bot actions."""
+    actions = sorted(domain.user_actions)[:: max(1, len(domain.user_actions) // 6)]
+    for intent in domain.intents:
+        said = UserUttered(intent, {"name": intent, "confidence": 1.0})
+        for action in actions:
+            events = [ActionExecuted("action_listen"), said, ActionExecuted(action)]
+            yield DialogueStateTracker.from_events(STRANGER, events, domain.slots)
+            events.append(ActionExecuted("action_listen"))
+            events.append(said)
+            yield DialogueStateTracker.from_events(STRANGER, events, domain.slots)
