@@ -11,8 +11,9 @@ Since issue 14: the pure slot-mapping validation runs in Rasa's own process, the
 past states are built once and then extended event by event (across turns too, with the
 tracker store's kept trackers), the deep copies meant for unwritten debug lines are skipped,
 and action responses are checked against their own event's schema first. The model's graph runs
-its nodes in a fixed order instead of through dask's scheduler, and TED is not asked when the
-rules or the stories are already certain (it could not win).
+its nodes in a fixed order instead of through dask's scheduler, TED is not asked when the
+rules or the stories are already certain (it could not win), and RulePolicy asks only the
+rules whose last previous action is the conversation's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +49,7 @@ def install() -> None:
     skip_unlogged_deepcopies()
     run_graphs_in_order()
     skip_outvoted_policies()
+    match_rules_by_their_last_action()
 
 
 def cache_action_result_validator() -> None:
@@ -695,3 +698,62 @@ def skip_outvoted_policies() -> None:
         return False
 
     MessageProcessor._predict_next_with_tracker = predict
+
+
+def match_rules_by_their_last_action() -> None:
+    """RulePolicy's rule matching, asking only the rules that can apply.
+
+    ``RulePolicy._get_possible_keys`` walks back over the conversation's states and keeps the
+    rules that apply at each step, asking ``_is_rule_applicable`` of every rule (hundreds) at
+    the last state. A rule whose state there names a previous action applies only where the
+    conversation's previous action is that one (``_does_rule_match_state``), so at the last
+    state only those rules and the rules naming none are asked; a rule shorter than the step
+    applies without asking (Rasa's own first test), and once every rule kept is shorter than
+    the step the walk stops. Each question left is asked of Rasa's ``_is_rule_applicable``.
+    """
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET
+    from rasa.shared.nlu.constants import ACTION_NAME
+
+    @dataclass(frozen=True)
+    class Index:
+        lengths: dict[str, int]  # rule key -> number of states
+        by_last_action: dict[str, frozenset[str]]  # previous action at the last state -> keys
+        any_last_action: frozenset[str]  # the keys naming no previous action there
+
+    def index(policy: RulePolicy, lookup: dict[str, str]) -> Index:
+        lengths: dict[str, int] = {}
+        by_action: dict[str, set[str]] = {}
+        others: set[str] = set()
+        for key in lookup:
+            states = policy._rule_key_to_state(key)
+            lengths[key] = len(states)
+            name = states[-1].get(PREVIOUS_ACTION, {}).get(ACTION_NAME) if states else None
+            if isinstance(name, str) and name and name != SHOULD_NOT_BE_SET:
+                by_action.setdefault(name, set()).add(key)
+            else:
+                others.add(key)
+        frozen = {name: frozenset(keys) for name, keys in by_action.items()}
+        return Index(lengths, frozen, frozenset(others))
+
+    def _get_possible_keys(self: RulePolicy, lookup: dict[str, str], states: list[Any]) -> set[str]:
+        indexes = self.__dict__.setdefault("_bijli_rule_index", {})
+        found = indexes.get(id(lookup))
+        if found is None or found[0] is not lookup or len(found[1].lengths) != len(lookup):
+            found = indexes[id(lookup)] = (lookup, index(self, lookup))
+        rules: Index = found[1]
+        lengths = rules.lengths
+        possible: set[str] = set(lookup)
+        for i, state in enumerate(reversed(states)):
+            if all(lengths[key] <= i for key in possible):
+                break
+            asked: Iterable[str] = possible
+            if i == 0:
+                name = state.get(PREVIOUS_ACTION, {}).get(ACTION_NAME)
+                asked = rules.any_last_action | rules.by_last_action.get(name, frozenset())
+            possible = {
+                key for key in asked if lengths[key] <= i or self._is_rule_applicable(key, i, state)
+            }
+        return possible
+
+    RulePolicy._get_possible_keys = _get_possible_keys

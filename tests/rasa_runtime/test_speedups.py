@@ -817,3 +817,63 @@ def _odd_turns(domain: Domain) -> Iterator[DialogueStateTracker]:
             events.append(ActionExecuted("action_listen"))
             events.append(said)
             yield DialogueStateTracker.from_events(STRANGER, events, domain.slots)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning")
+def test_rules_matched_by_their_last_action_keep_rasas_answers(
+    predict_graph: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
+
+    _, runner, _ = predict_graph
+    domain = runner.run(targets=["domain_provider"])["domain_provider"]
+    rule_only = runner.run(targets=["rule_only_data_provider"])["rule_only_data_provider"]
+    (policy,) = (
+        n._component
+        for n in runner._instantiated_nodes.values()
+        if type(n._component) is RulePolicy
+    )
+    monkeypatch.setattr(RulePolicy, "_get_possible_keys", RulePolicy._get_possible_keys)
+    rasas = RulePolicy._get_possible_keys
+    asked: list[str] = []
+    monkeypatch.setattr(
+        RulePolicy, "_is_rule_applicable", _recorded(RulePolicy._is_rule_applicable, "", asked)
+    )
+
+    trackers = [*_prediction_points(domain), *_odd_turns(domain)]
+    # Every rule of this model names a previous action at its last state; rules that name none
+    # (a conversation start) or name a text instead are added to a lookup of their own.
+    greet = {"user": {"intent": "greet"}}
+    odd = {
+        **policy.lookup[RULES],
+        json.dumps([greet]): "utter_greet",
+        json.dumps([{"prev_action": {"action_text": "hello"}, **greet}]): "utter_greet",
+    }
+    starts = [[greet], [{"prev_action": {"action_text": "hello"}, **greet}]]
+
+    def walk(keys: Any) -> tuple[list[Any], list[Any], int]:
+        monkeypatch.setattr(RulePolicy, "_get_possible_keys", keys)
+        asked.clear()
+        found, predicted = [], []
+        for tracker in trackers:
+            states = policy._prediction_states(tracker, domain, rule_only_data=rule_only)
+            for lookup in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH):
+                found.append(policy._get_possible_keys(policy.lookup[lookup], states))
+            found.append(policy._get_possible_keys(odd, states))
+            predicted.append(
+                policy.predict_action_probabilities(tracker, domain, rule_only_data=rule_only)
+            )
+        found += [policy._get_possible_keys(odd, states) for states in starts]
+        return found, predicted, len(asked)
+
+    theirs, their_predictions, their_questions = walk(rasas)
+    rasa_speedups.match_rules_by_their_last_action()
+    ours, our_predictions, our_questions = walk(RulePolicy._get_possible_keys)
+    assert RulePolicy._get_possible_keys is not rasas
+    assert ours == theirs
+    assert our_predictions == their_predictions
+    assert sum(map(len, ours)) > 100  # rules do apply
+    assert ours[-2] and ours[-1]  # the added rules too
+    assert our_questions < their_questions / 5
