@@ -50,6 +50,7 @@ def install() -> None:
     run_graphs_in_order()
     skip_outvoted_policies()
     match_rules_by_their_last_action()
+    format_rule_states_only_for_debug_lines()
 
 
 def cache_action_result_validator() -> None:
@@ -757,3 +758,25 @@ def match_rules_by_their_last_action() -> None:
         return possible
 
     RulePolicy._get_possible_keys = _get_possible_keys
+
+
+def format_rule_states_only_for_debug_lines() -> None:
+    """Write RulePolicy's states out as text only when its debug line is written.
+
+    ``RulePolicy._find_action_from_rules`` formats every prediction's states
+    (``format_tracker_states``) for one ``structlogger.debug`` line, and nothing else reads the
+    text. At the INFO level the server runs at, the line is dropped: the text is then left
+    empty. With debug lines on, it is Rasa's text.
+    """
+    import logging
+
+    from rasa.core.policies import rule_policy
+
+    formatter = rule_policy.RulePolicy.format_tracker_states
+    logger = logging.getLogger(rule_policy.__name__)
+
+    def format_tracker_states(states: list[dict[str, Any]]) -> str:
+        # structlog's stdlib level filter asks the module's logger the same question.
+        return formatter(states) if logger.isEnabledFor(logging.DEBUG) else ""
+
+    rule_policy.RulePolicy.format_tracker_states = staticmethod(format_tracker_states)

@@ -877,3 +877,58 @@ def test_rules_matched_by_their_last_action_keep_rasas_answers(
     assert sum(map(len, ours)) > 100  # rules do apply
     assert ours[-2] and ours[-1]  # the added rules too
     assert our_questions < their_questions / 5
+
+
+def test_rule_states_are_formatted_only_for_rasas_debug_line() -> None:
+    """In Rasa's source, RulePolicy formats states only to hand them to a debug line."""
+    import rasa.core.policies.rule_policy as rule_policy
+
+    tree = ast.parse(inspect.getsource(rule_policy))
+    uses = 0
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        names = {
+            target.id
+            for node in ast.walk(function)
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and getattr(node.value.func, "attr", None) == "format_tracker_states"
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        if not names:
+            continue
+        debug_args = {
+            id(inner)
+            for node in ast.walk(function)
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "debug"
+            for inner in ast.walk(node)
+        }
+        for node in ast.walk(function):
+            if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+                assert id(node) in debug_args, f"{function.name} uses {node.id} elsewhere"
+                uses += 1
+    assert uses == 1
+
+
+def test_rule_states_are_formatted_when_debug_lines_are_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rasa.core.policies.policy import Policy
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    monkeypatch.setattr(RulePolicy, "format_tracker_states", RulePolicy.format_tracker_states)
+    rasa_speedups.format_rule_states_only_for_debug_lines()
+    states = [{}, {"user": {"intent": "greet"}, "prev_action": {"action_name": "action_listen"}}]
+    logger = logging.getLogger("rasa.core.policies.rule_policy")
+    level = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        assert RulePolicy.format_tracker_states(states) == ""
+        logger.setLevel(logging.DEBUG)
+        written = RulePolicy.format_tracker_states(states)
+    finally:
+        logger.setLevel(level)
+    assert written == Policy.format_tracker_states(states)
+    assert "user intent: greet" in written
