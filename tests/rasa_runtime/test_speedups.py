@@ -661,6 +661,18 @@ def test_debug_lines_still_get_copies_when_written(monkeypatch: pytest.MonkeyPat
     assert copied["events"][0] is not value["events"][0]
 
 
+def _with_model(test: Any) -> Any:
+    """Marks a test that loads the trained model in this process (the ``predict_graph`` fixture)."""
+    # Rasa warns on every domain load that slot auto-fill is gone (it lists it as expected).
+    quiet = pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning")
+    return pytest.mark.model(pytest.mark.slow(quiet(test)))
+
+
+def _provided(runner: Any, node: str) -> Any:
+    """What a node without inputs (the domain, the rule-only data) provides."""
+    return runner.run(targets=[node])[node]
+
+
 def _prediction_points(domain: Domain) -> Iterator[DialogueStateTracker]:
     """A tracker at each point of the conversation tests where Rasa predicts an action."""
     for number, story in enumerate(_conversation_test_trackers()):
@@ -672,9 +684,7 @@ def _prediction_points(domain: Domain) -> Iterator[DialogueStateTracker]:
                 )
 
 
-@pytest.mark.model
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning")
+@_with_model
 def test_graphs_run_in_order_give_what_dask_gives(
     predict_graph: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -685,7 +695,7 @@ def test_graphs_run_in_order_give_what_dask_gives(
     dask_run = DaskGraphRunner.run
     rasa_speedups.run_graphs_in_order()
     assert DaskGraphRunner.run is not dask_run
-    domain = runner.run(targets=["domain_provider"])["domain_provider"]
+    domain = _provided(runner, "domain_provider")
     assert (
         domain.as_dict()
         == dask_run(runner, targets=["domain_provider"])["domain_provider"].as_dict()
@@ -731,9 +741,7 @@ def _recorded(fn: Any, name: str, ran: list[str]) -> Any:
     return run
 
 
-@pytest.mark.model
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning")
+@_with_model
 def test_outvoted_policies_are_skipped_only_where_they_cannot_win(
     predict_graph: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -744,7 +752,7 @@ def test_outvoted_policies_are_skipped_only_where_they_cannot_win(
     from rasa.shared.core.events import ActionExecutionRejected
 
     metadata, runner, _ = predict_graph
-    domain = runner.run(targets=["domain_provider"])["domain_provider"]
+    domain = _provided(runner, "domain_provider")
     monkeypatch.setattr(
         MessageProcessor,
         "_predict_next_with_tracker",
@@ -819,17 +827,15 @@ def _odd_turns(domain: Domain) -> Iterator[DialogueStateTracker]:
             yield DialogueStateTracker.from_events(STRANGER, events, domain.slots)
 
 
-@pytest.mark.model
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning")
+@_with_model
 def test_rules_matched_by_their_last_action_keep_rasas_answers(
     predict_graph: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 
     _, runner, _ = predict_graph
-    domain = runner.run(targets=["domain_provider"])["domain_provider"]
-    rule_only = runner.run(targets=["rule_only_data_provider"])["rule_only_data_provider"]
+    domain = _provided(runner, "domain_provider")
+    rule_only = _provided(runner, "rule_only_data_provider")
     (policy,) = (
         n._component
         for n in runner._instantiated_nodes.values()
