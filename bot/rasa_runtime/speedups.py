@@ -648,8 +648,7 @@ def skip_outvoted_policies() -> None:
     @dataclass(frozen=True)
     class Plan:
         certain: list[str]  # RulePolicy and MemoizationPolicy nodes, in the ensemble's order
-        priority: int  # the lowest of their priorities
-        skippable: dict[str, int]  # TED nodes below it: name -> priority
+        skippable: dict[str, int]  # TED nodes of a lower priority than all of them -> priority
 
     def plan_for(processor: MessageProcessor) -> Plan | None:
         runner = processor.graph_runner
@@ -673,7 +672,7 @@ def skip_outvoted_policies() -> None:
             return None
         priority = min(nodes[name]._component.priority for name in certain)
         skippable = {name: p for name, p in skippable.items() if p < priority}
-        return Plan(certain, priority, skippable) if skippable else None
+        return Plan(certain, skippable) if skippable else None
 
     original = MessageProcessor._predict_next_with_tracker
 

@@ -24,13 +24,9 @@ from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.nlu.fast_load import FastLoadDIETClassifier, FastLoadTEDPolicy
+from tests.rasa_runtime.model import MODEL_MARKS, nodes_of, provided
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.slow,
-    # Rasa warns on every domain load that slot auto-fill is gone (it lists it as expected).
-    pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning"),
-]
+pytestmark = MODEL_MARKS
 
 TEXTS = [
     "hi",
@@ -52,8 +48,7 @@ def loaded(predict_graph: Any) -> tuple[GraphRunner, Any]:
 
 
 def _components(runner: GraphRunner, kind: type) -> dict[str, Any]:
-    nodes = runner._instantiated_nodes  # type: ignore[attr-defined]
-    return {name: n._component for name, n in nodes.items() if isinstance(n._component, kind)}
+    return {name: node._component for name, node in nodes_of(runner, kind).items()}
 
 
 def _rasa_loaded(runner: GraphRunner, storage: LocalModelStorage, name: str, base: type) -> Any:
@@ -91,8 +86,8 @@ def test_ted_predicts_as_rasa_loads_it(loaded: tuple[GraphRunner, Any]) -> None:
     ((name, ours),) = _components(runner, FastLoadTEDPolicy).items()
     theirs = _rasa_loaded(runner, storage, name, TEDPolicy)
     assert type(theirs.model).__name__ == "TED" and theirs.model is not None
-    domain = runner.run(targets=["domain_provider"])["domain_provider"]
-    rule_only = runner.run(targets=["rule_only_data_provider"])["rule_only_data_provider"]
+    domain = provided(runner, "domain_provider")
+    rule_only = provided(runner, "rule_only_data_provider")
     trackers = _trackers(domain)
     assert len(trackers) > 20
     for tracker in trackers:

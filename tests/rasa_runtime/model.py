@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rasa.engine.graph import GraphNode
 from rasa.engine.loader import load_predict_graph_runner
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -27,4 +29,24 @@ def load_predict_graph(
     return metadata, runner, LocalModelStorage(storage_dir)
 
 
-__all__ = ["load_predict_graph"]
+#: The marks of a test that loads the model in this process (the ``predict_graph`` fixture). Rasa
+#: warns on every domain load that slot auto-fill is gone (it lists it as expected).
+MODEL_MARKS = [
+    pytest.mark.model,
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning"),
+]
+
+
+def nodes_of(runner: DaskGraphRunner, kind: type) -> dict[str, GraphNode]:
+    """The runner's nodes whose component is a ``kind``, by node name."""
+    nodes = runner._instantiated_nodes
+    return {name: node for name, node in nodes.items() if isinstance(node._component, kind)}
+
+
+def provided(runner: DaskGraphRunner, node: str) -> Any:
+    """What a node without inputs (the domain, the rule-only data) provides."""
+    return runner.run(targets=[node])[node]
+
+
+__all__ = ["MODEL_MARKS", "load_predict_graph", "nodes_of", "provided"]

@@ -52,6 +52,7 @@ from bot.rasa_runtime import speedups as rasa_speedups
 from bot.settings import ROOT
 from tests.actions.helpers import MESSAGE_ID, MOBILE, STRANGER
 from tests.actions.helpers import vouched as _vouched
+from tests.rasa_runtime.model import MODEL_MARKS, nodes_of, provided
 
 
 def test_action_responses_are_checked_as_rasa_checks_them(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -663,14 +664,9 @@ def test_debug_lines_still_get_copies_when_written(monkeypatch: pytest.MonkeyPat
 
 def _with_model(test: Any) -> Any:
     """Marks a test that loads the trained model in this process (the ``predict_graph`` fixture)."""
-    # Rasa warns on every domain load that slot auto-fill is gone (it lists it as expected).
-    quiet = pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning")
-    return pytest.mark.model(pytest.mark.slow(quiet(test)))
-
-
-def _provided(runner: Any, node: str) -> Any:
-    """What a node without inputs (the domain, the rule-only data) provides."""
-    return runner.run(targets=[node])[node]
+    for mark in MODEL_MARKS:
+        test = mark(test)
+    return test
 
 
 def _prediction_points(domain: Domain) -> Iterator[DialogueStateTracker]:
@@ -695,7 +691,7 @@ def test_graphs_run_in_order_give_what_dask_gives(
     dask_run = DaskGraphRunner.run
     rasa_speedups.run_graphs_in_order()
     assert DaskGraphRunner.run is not dask_run
-    domain = _provided(runner, "domain_provider")
+    domain = provided(runner, "domain_provider")
     assert (
         domain.as_dict()
         == dask_run(runner, targets=["domain_provider"])["domain_provider"].as_dict()
@@ -722,7 +718,9 @@ def test_graphs_run_in_order_give_what_dask_gives(
         assert ours.get("intent")["name"]
 
     # An input named like a node stands in for it: that node and what only it needs don't run.
-    rule = next(name for name in runner._graph_schema.nodes if "RulePolicy" in name)
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    (rule,) = nodes_of(runner, RulePolicy)
     ran: list[str] = []
     for name, node in runner._instantiated_nodes.items():
         monkeypatch.setattr(node, "_fn", _recorded(node._fn, name, ran))
@@ -752,7 +750,7 @@ def test_outvoted_policies_are_skipped_only_where_they_cannot_win(
     from rasa.shared.core.events import ActionExecutionRejected
 
     metadata, runner, _ = predict_graph
-    domain = _provided(runner, "domain_provider")
+    domain = provided(runner, "domain_provider")
     monkeypatch.setattr(
         MessageProcessor,
         "_predict_next_with_tracker",
@@ -763,7 +761,7 @@ def test_outvoted_policies_are_skipped_only_where_they_cannot_win(
     ours = MessageProcessor._predict_next_with_tracker
     assert ours is not rasas
     ted_calls: list[str] = []
-    (ted,) = (n for n in runner._instantiated_nodes.values() if isinstance(n._component, TEDPolicy))
+    (ted,) = nodes_of(runner, TEDPolicy).values()
     monkeypatch.setattr(ted, "_fn", _recorded(ted._fn, "ted", ted_calls))
 
     def processor() -> Any:
@@ -834,13 +832,10 @@ def test_rules_matched_by_their_last_action_keep_rasas_answers(
     from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 
     _, runner, _ = predict_graph
-    domain = _provided(runner, "domain_provider")
-    rule_only = _provided(runner, "rule_only_data_provider")
-    (policy,) = (
-        n._component
-        for n in runner._instantiated_nodes.values()
-        if type(n._component) is RulePolicy
-    )
+    domain = provided(runner, "domain_provider")
+    rule_only = provided(runner, "rule_only_data_provider")
+    (node,) = nodes_of(runner, RulePolicy).values()
+    policy = node._component
     monkeypatch.setattr(RulePolicy, "_get_possible_keys", RulePolicy._get_possible_keys)
     rasas = RulePolicy._get_possible_keys
     asked: list[str] = []
