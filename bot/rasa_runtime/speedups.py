@@ -51,6 +51,8 @@ def install() -> None:
     skip_outvoted_policies()
     match_rules_by_their_last_action()
     format_rule_states_only_for_debug_lines()
+    validate_forms_once_at_activation()
+    copy_trackers_without_replay()
 
 
 def cache_action_result_validator() -> None:
@@ -779,3 +781,93 @@ def format_rule_states_only_for_debug_lines() -> None:
         return formatter(states) if logger.isEnabledFor(logging.DEBUG) else ""
 
     rule_policy.RulePolicy.format_tracker_states = staticmethod(format_tracker_states)
+
+
+def validate_forms_once_at_activation() -> None:
+    """Ask a form's validation action once when the form starts, not twice.
+
+    Rasa's ``FormAction`` calls ``validate_<form>`` at activation with the slots already filled,
+    then again in ``do`` with the slots extracted since the user's message, unless the first call
+    returned events: an empty answer is taken for "not validated". For a form started with no
+    slot filled and nothing extracted (an unknown sender's question: the account form asks for
+    the number), both calls send the same candidates and the same message, and each is an action
+    server round trip carrying the whole session. Here the second is left out when, and only
+    when, it would repeat the first: ``do`` asks again only when the activation returned nothing
+    but the form's ``ActiveLoop`` (so the first call answered no events and extracted no slot),
+    and the skip also needs the same candidates, the requested slot empty in both calls, and no
+    other loop active (so Rasa's ``validate`` could not reject either). The one difference left
+    between Rasa's two calls is that the first sees the form as active; the project's validation
+    actions do not read it with nothing to validate (bot/actions). Anything else runs as Rasa
+    runs it.
+    """
+    from rasa.core.actions.forms import FormAction
+    from rasa.shared.core.constants import REQUESTED_SLOT
+
+    rasa_activate_loop = FormAction._activate_loop
+    rasa_validate_slots = FormAction.validate_slots
+    rasa_validate_if_required = FormAction._validate_if_required
+    # Rasa makes a new FormAction for every run, so the instance carries the activation's call
+    # from ``_activate_loop`` to ``do`` within that run.
+    activating, answered = "_bijli_activating", "_bijli_activation_candidates"
+
+    async def _activate_loop(self: FormAction, *args: Any, **kwargs: Any) -> list[Any]:
+        self.__dict__[activating] = True
+        try:
+            return await rasa_activate_loop(self, *args, **kwargs)
+        finally:
+            self.__dict__.pop(activating, None)
+
+    async def validate_slots(
+        self: FormAction, slot_candidates: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> list[Any]:
+        events = await rasa_validate_slots(self, slot_candidates, *args, **kwargs)
+        if self.__dict__.get(activating):
+            self.__dict__[answered] = dict(slot_candidates)
+        return events
+
+    async def _validate_if_required(
+        self: FormAction, tracker: Any, domain: Any, *args: Any, **kwargs: Any
+    ) -> list[Any]:
+        activation = self.__dict__.pop(answered, None)
+        if (
+            activation is not None
+            and not tracker.active_loop
+            and tracker.get_slot(REQUESTED_SLOT) is None
+            and activation == self._get_slot_extractions(tracker, domain)
+        ):
+            return []
+        return await rasa_validate_if_required(self, tracker, domain, *args, **kwargs)
+
+    FormAction._activate_loop = _activate_loop
+    FormAction.validate_slots = validate_slots
+    FormAction._validate_if_required = _validate_if_required
+
+
+def copy_trackers_without_replay() -> None:
+    """Copy a tracker's state instead of replaying its whole history into a new one.
+
+    ``DialogueStateTracker.copy`` builds a new tracker and applies every event of the session to
+    it again; Rasa copies the tracker before every action it runs (``_run_action``, and a
+    form's activation), each copy a few hundred events long: about 5 % of the Rasa process
+    (cProfile, every sender unknown). Only ``DialogueStateTracker`` and the events change a
+    tracker's state, always through ``update``, so the state is what the replay would rebuild:
+    the copy takes the same events and the same values, with its own slots and its own active
+    loop (events change both in place). Anything a replay would set that is not listed here is
+    caught by tests/rasa_runtime/test_speedups.py, which compares every attribute.
+    """
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    def copy_tracker(self: DialogueStateTracker) -> DialogueStateTracker:
+        new = self.init_copy()
+        new.events.extend(self.events)
+        for name, slot in self.slots.items():
+            new.slots[name] = copy.copy(slot)
+        new._paused = self._paused
+        new.followup_action = self.followup_action
+        new.latest_action = None if self.latest_action is None else dict(self.latest_action)
+        new.latest_message = self.latest_message
+        new.latest_bot_utterance = self.latest_bot_utterance
+        new.active_loop = None if self.active_loop is None else copy.copy(self.active_loop)
+        return new
+
+    DialogueStateTracker.copy = copy_tracker

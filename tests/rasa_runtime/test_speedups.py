@@ -32,13 +32,18 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionExecutionRejected,
+    ActionReverted,
     ActiveLoop,
     BotUttered,
+    ConversationPaused,
+    ConversationResumed,
     Event,
     FollowupAction,
+    LoopInterrupted,
     Restarted,
     SessionStarted,
     SlotSet,
+    UserUtteranceReverted,
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -933,3 +938,221 @@ def test_rule_states_are_formatted_when_debug_lines_are_written(
         logger.setLevel(level)
     assert written == Policy.format_tracker_states(states)
     assert "user intent: greet" in written
+
+
+# Form validation at activation -----------------------------------------------------------------
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """An action server that records which action each call names and answers from a script
+    (each action's answers in turn; then no events)."""
+
+    calls: list[str] = []
+    script: dict[str, list[list[dict[str, Any]]]] = {}
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        name = body["next_action"]
+        _Scripted.calls.append(name)
+        answers = _Scripted.script.get(name) or [[]]
+        payload = json.dumps({"events": answers.pop(0) if len(answers) > 1 else answers[0]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload.encode())
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def scripted() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/webhook"
+    server.shutdown()
+    server.server_close()
+
+
+def _run_form(
+    form: str, tracker: DialogueStateTracker, url: str, script: dict[str, Any]
+) -> tuple[list[str], list[Event]]:
+    """The calls a form's run makes to the action server, and the events it returns."""
+    from rasa.core.actions.forms import FormAction
+
+    _Scripted.calls = []
+    _Scripted.script = {name: [list(a) for a in answers] for name, answers in script.items()}
+    events = asyncio.run(
+        FormAction(form, EndpointConfig(url)).run(
+            CollectingOutputChannel(),
+            TemplatedNaturalLanguageGenerator(_domain().responses),
+            tracker.copy(),
+            _domain(),
+        )
+    )
+    return list(_Scripted.calls), events
+
+
+def _question(*events: Event) -> DialogueStateTracker:
+    """An unknown sender's bill question that starts the account form, then ``events``."""
+    tracker = _tracker("bill kitna hai", "ask_bill_amount", **_vouched(MOBILE, channel="sms"))
+    tracker.update_with_events(
+        [ActionExecuted("action_bill_amount"), SlotSet("needs_account", True), *events],
+        _domain(),
+    )
+    return tracker
+
+
+ACCOUNT_SET = [{"event": "slot", "name": "account_number", "value": "1234567890"}]
+VISIT_ACTIVE = [ActiveLoop("staff_visit_form"), SlotSet("requested_slot", "visit_informed")]
+
+FORM_STARTS = {
+    # form, tracker, the action server's scripted answers, calls Rasa makes, calls now saved
+    "nothing filled or extracted": ("account_form", _question(), {}, 4, 1),
+    "the activation's call answers": (
+        "account_form",
+        _question(),
+        {"validate_account_form": [ACCOUNT_SET]},
+        2,  # the form has its number: no question
+        0,
+    ),
+    "a question left in requested_slot": (
+        "account_form",
+        _question(SlotSet("requested_slot", "account_number")),
+        {},
+        4,
+        0,
+    ),
+    "a slot emptied since the message": (
+        "account_form",
+        _question(SlotSet("account_number", None)),
+        {},
+        4,
+        0,
+    ),
+    "another form active": ("account_form", _question(*VISIT_ACTIVE), {}, 4, 0),
+    "another form active, asking nothing": (
+        "account_form",
+        _question(ActiveLoop("staff_visit_form")),
+        {},
+        4,
+        0,
+    ),
+    "a number already given": (
+        "account_form",
+        _question(SlotSet("account_number", "1234567890")),
+        {"validate_account_form": [ACCOUNT_SET]},
+        2,
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FORM_STARTS))
+def test_a_starting_form_skips_only_a_validation_that_repeats_the_first(
+    case: str, scripted: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.core.actions.forms import FormAction
+
+    form, tracker, script, rasas_calls, saved = FORM_STARTS[case]
+    for name in ("_activate_loop", "validate_slots", "_validate_if_required"):
+        monkeypatch.setattr(FormAction, name, getattr(FormAction, name))
+    theirs = _run_form(form, tracker, scripted, script)
+    rasa_speedups.validate_forms_once_at_activation()
+
+    ours = _run_form(form, tracker, scripted, script)
+
+    assert len(theirs[0]) == rasas_calls
+    assert ours[1] == theirs[1]  # the same events: slots, question, active loop
+    removed = list(theirs[0])
+    for _ in range(saved):
+        removed.remove(f"validate_{form}")
+    assert ours[0] == removed
+
+
+def test_a_form_run_again_validates_as_rasa_does(
+    scripted: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An active form's run on the user's answer is Rasa's own: one validation, which may
+    reject."""
+    from rasa.core.actions.forms import FormAction
+
+    for name in ("_activate_loop", "validate_slots", "_validate_if_required"):
+        monkeypatch.setattr(FormAction, name, getattr(FormAction, name))
+    rasa_speedups.validate_forms_once_at_activation()
+    tracker = _conversation()
+
+    # Nothing extracted from the answer: the form rejects, as Rasa's does.
+    with pytest.raises(RasaRejection, match="Failed to extract slot account_number"):
+        _run_form("account_form", tracker, scripted, {})
+    assert _Scripted.calls == ["validate_account_form"]
+
+    calls, events = _run_form(
+        "account_form", tracker, scripted, {"validate_account_form": [ACCOUNT_SET]}
+    )
+    assert calls == ["validate_account_form"]
+    assert SlotSet("account_number", "1234567890") in events
+
+
+# Tracker copies ---------------------------------------------------------------------------------
+
+
+def _state_of(tracker: DialogueStateTracker) -> dict[str, Any]:
+    """Every attribute of a tracker (its slots' too), for comparing two trackers."""
+    state = {k: v for k, v in vars(tracker).items() if not k.startswith("_bijli")}
+    state["events"] = list(tracker.events)
+    state["maxlen"] = tracker.events.maxlen
+    state["slots"] = {name: vars(slot) for name, slot in tracker.slots.items()}
+    return state
+
+
+def _undoing_conversation() -> list[Event]:
+    """A conversation with what changes a tracker other than slots: undone turns, a paused
+    and resumed conversation, an interrupted and rejected form, a follow-up action, a restart."""
+    events = list(_conversation().events)
+    return events + [
+        ActionExecutionRejected("account_form"),
+        LoopInterrupted(True),
+        ActionExecuted("utter_greet"),
+        BotUttered("Namaste", {"elements": None}),
+        ActionReverted(),
+        UserUtteranceReverted(),
+        ConversationPaused(),
+        ConversationResumed(),
+        FollowupAction("action_bill_amount"),
+        Restarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("hi", {"name": "greet", "confidence": 1.0}),
+    ]
+
+
+def test_tracker_copies_hold_what_rasas_replay_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    rasas_copy = DialogueStateTracker.copy
+    monkeypatch.setattr(DialogueStateTracker, "copy", rasas_copy)
+    rasa_speedups.copy_trackers_without_replay()
+
+    histories = [list(t.events) for t in _conversation_test_trackers()]
+    histories.append(_undoing_conversation())
+    compared = 0
+    for events in histories:
+        tracker = DialogueStateTracker(STRANGER, _domain().slots)
+        for event in events:
+            tracker.update(event)
+            theirs, ours = rasas_copy(tracker), tracker.copy()
+            assert _state_of(ours) == _state_of(theirs)
+            compared += 1
+    assert compared > 900
+
+    # The copy is a tracker of its own: changing it leaves the original as it was.
+    tracker = _conversation()
+    before = _state_of(rasas_copy(tracker))
+    copied = tracker.copy()
+    copied.update_with_events(
+        [SlotSet("language", "en"), LoopInterrupted(True), ActionExecuted("action_listen")],
+        _domain(),
+    )
+    copied.reject_action("account_form")
+    assert _state_of(tracker) == before
+    assert copied.get_slot("language") == "en" and copied.active_loop.rejected
