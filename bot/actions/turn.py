@@ -201,6 +201,11 @@ class Turn:
     def set(self, slot: str, value: Any) -> None:
         self.events.append(SlotSet(slot, value))
 
+    def current(self, slot: str) -> Any:
+        """The slot's value with this turn's events so far applied."""
+        events = self.slot_events(slot)
+        return events[-1].get("value") if events else self.tracker.get_slot(slot)
+
     def slot_events(self, slot: str) -> list[EventType]:
         return [e for e in self.events if e.get("event") == "slot" and e.get("name") == slot]
 
@@ -214,8 +219,14 @@ class Turn:
             self.set(NEEDS_ACCOUNT, False)
 
     def await_account(self, topic: str) -> None:
-        """Ask for an account number next (the dialogue rules run the account form)."""
-        self.set(ACCOUNT_NUMBER, None)
+        """Ask for an account number next (the dialogue rules run the account form).
+
+        An account number already empty is not emptied again: the form would take that event
+        for a value given since the message and ask the action server to validate it once more
+        (bot/rasa_runtime/speedups.py, validate_forms_once_at_activation).
+        """
+        if self.current(ACCOUNT_NUMBER) is not None:
+            self.set(ACCOUNT_NUMBER, None)
         self.set(PENDING_QUERY, topic)
         self.set(NEEDS_ACCOUNT, True)
 

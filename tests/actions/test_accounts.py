@@ -55,7 +55,6 @@ def test_unregistered_sender_is_asked_for_the_old_number(store_env) -> None:
     events, messages = ask(**whatsapp(STRANGER))
     assert messages == []
     assert slots_set(events) == {
-        "account_number": None,
         "pending_query": "new_number",
         "needs_account": True,
     }

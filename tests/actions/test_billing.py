@@ -94,7 +94,6 @@ def test_unregistered_sender_without_a_number_is_asked_for_one(store_env) -> Non
     events, messages = bill(sender_id="default")
     assert messages == []
     assert slots_set(events) == {
-        "account_number": None,
         "pending_query": "bill",
         "needs_account": True,
     }

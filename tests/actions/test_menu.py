@@ -42,7 +42,6 @@ def test_menu_digit_for_an_account_question_from_an_unknown_sender_asks_for_the_
     events, messages = answer("2", sender_id="default")
     assert messages == []
     assert slots_set(events) == {
-        "account_number": None,
         "pending_query": "bill",
         "needs_account": True,
     }
@@ -59,7 +58,6 @@ def test_menu_digit_3_pays_and_asks_an_unknown_sender_for_the_account(store_env)
     events, messages = answer("3", sender_id="default")
     assert messages == []
     assert slots_set(events) == {
-        "account_number": None,
         "pending_query": "pay",
         "needs_account": True,
     }

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.accounts import ValidateAccountForm
 from bot.actions.guard import LookupGuard
 from bot.actions.menu import ActionAnswerWithAccount
 from bot.actions.payments import ActionPaymentNotReflected
 from bot.actions.slots import ValidateSlotMappings
-from bot.actions.turn import reading_context, starts_a_session
+from bot.actions.turn import Turn, reading_context, starts_a_session
 from bot.store import Ticket, session_scope
 from tests.actions.helpers import (
     MOBILE,
@@ -228,3 +230,28 @@ def test_what_the_earlier_session_asked_does_not_widen_the_reading() -> None:
     events = [*FIRST_SESSION, *second_session("mera number 9123456789 hai")]
     trk = tracker("mera number 9123456789 hai", slots=WAITING, events=events)
     assert not reading_context(trk).asked
+
+
+def test_awaiting_an_account_empties_only_a_held_number() -> None:
+    """A number held (or set earlier in the same turn) is emptied; an empty one is left alone,
+    so that the account form sees no value given since the message."""
+    held = Turn(CollectingDispatcher(), tracker(slots={"account_number": "1234567890"}))
+    held.await_account("bill")
+    assert slots_set(held.events) == {
+        "account_number": None,
+        "pending_query": "bill",
+        "needs_account": True,
+    }
+
+    empty = Turn(CollectingDispatcher(), tracker())
+    empty.await_account("bill")
+    assert slots_set(empty.events) == {"pending_query": "bill", "needs_account": True}
+
+    set_this_turn = Turn(CollectingDispatcher(), tracker())
+    set_this_turn.set("account_number", "1234567890")
+    set_this_turn.await_account("bill")
+    assert set_this_turn.events[-3:] == [
+        SlotSet("account_number", None),
+        SlotSet("pending_query", "bill"),
+        SlotSet("needs_account", True),
+    ]
