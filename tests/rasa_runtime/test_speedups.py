@@ -26,7 +26,7 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import ActionExecutionRejection as RasaRejection
 from rasa.core.actions.action import RemoteAction
-from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
@@ -1156,3 +1156,75 @@ def test_tracker_copies_hold_what_rasas_replay_builds(monkeypatch: pytest.Monkey
     copied.reject_action("account_form")
     assert _state_of(tracker) == before
     assert copied.get_slot("language") == "en" and copied.active_loop.rejected
+
+
+# Predictions called directly --------------------------------------------------------------------
+
+
+@_with_model
+def test_predictions_called_directly_give_what_rasas_call_gives(
+    predict_graph: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+    from rasa.utils.tensorflow.models import RasaModel
+
+    metadata, runner, _ = predict_graph
+    ((diet_node, diet),) = [(n, x._component) for n, x in nodes_of(runner, DIETClassifier).items()]
+    ((_, ted),) = [(n, x._component) for n, x in nodes_of(runner, TEDPolicy).items()]
+    domain = provided(runner, "domain_provider")
+    rule_only = provided(runner, "rule_only_data_provider")
+    (featurised,) = runner._graph_schema.nodes[diet_node].needs.values()
+    texts = ["mera naya account number kya hai", "बिजली कब आएगी", "456789", "hi", "bill 1234567"]
+    trackers = list(itertools.islice(_prediction_points(domain), 0, None, 7))
+    assert len(trackers) > 30
+
+    def predict() -> tuple[list[Any], list[Any]]:
+        parsed = []
+        for text in texts:
+            messages = runner.run(
+                inputs={"__message__": [UserMessage(text, sender_id=STRANGER)]},
+                targets=[featurised],
+            )[featurised]
+            parsed.append(diet.process(messages)[0].as_dict())
+        policy = [
+            ted.predict_action_probabilities(t, domain, rule_only_data=rule_only).probabilities
+            for t in trackers
+        ]
+        return parsed, policy
+
+    rasas = RasaModel._rasa_predict
+    monkeypatch.setattr(RasaModel, "_rasa_predict", rasas)
+    theirs = predict()
+
+    # Rasa's call, counted: after the speed-up it runs only for each model's first prediction.
+    calls: list[str] = []
+
+    def counted(self: RasaModel, batch_in: Any) -> Any:
+        calls.append(type(self).__name__)
+        return rasas(self, batch_in)
+
+    monkeypatch.setattr(RasaModel, "_rasa_predict", counted)
+    for model in (diet.model, ted.model):
+        monkeypatch.delitem(model.__dict__, "_bijli_direct", raising=False)
+    rasa_speedups.call_predictions_directly()
+    ours = predict()
+
+    assert sorted(calls) == sorted([type(diet.model).__name__, type(ted.model).__name__])
+    for a, b in zip(ours[0], theirs[0], strict=True):
+        assert a["intent"]["name"] == b["intent"]["name"]
+        assert a["entities"] == b["entities"]
+        np.testing.assert_allclose(
+            [r["confidence"] for r in a["intent_ranking"]],
+            [r["confidence"] for r in b["intent_ranking"]],
+            atol=1e-6,
+        )
+    np.testing.assert_allclose(ours[1], theirs[1], atol=1e-6)
+    assert any(max(p) > 0 for p in ours[1])
+
+    # Inputs the compiled function cannot take go through Rasa's call, which refuses them.
+    batch = diet.model.__dict__["_bijli_direct"][1]
+    assert len(batch) > 1
+    with pytest.raises(ValueError):
+        diet.model._rasa_predict((np.zeros((1, 1), dtype=np.float64),) * len(batch))
+    assert calls[-1] == type(diet.model).__name__
