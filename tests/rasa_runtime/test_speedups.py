@@ -1228,3 +1228,40 @@ def test_predictions_called_directly_give_what_rasas_call_gives(
     with pytest.raises(ValueError):
         diet.model._rasa_predict((np.zeros((1, 1), dtype=np.float64),) * len(batch))
     assert calls[-1] == type(diet.model).__name__
+
+
+def test_in_process_actions_read_the_events_as_if_through_json(
+    in_process: None, recorder: str
+) -> None:
+    """The session's events reach the in-process actions as Rasa's own dicts, not through
+    JSON: the actions answer as they answer through JSON, and leave the events as they were."""
+    from rasa.shared.core import events as rasa_events
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    for dotted in rasa_speedups.IN_PROCESS_ACTIONS:
+        module, _, name = dotted.partition(":")
+        executor.register_action(getattr(importlib.import_module(module), name))
+    vouched = _conversation()
+    vouched.update_with_events(
+        [
+            ActionExecuted("action_listen"),
+            UserUttered("English please", {"name": "change_language", "confidence": 0.9}),
+        ],
+        _domain(),
+    )
+    trackers = [vouched, *itertools.islice(_prediction_points(_domain()), 0, None, 9)]
+    assert len(trackers) > 20
+    answered = 0
+    for tracker in trackers:
+        before = rasa_speedups.dumps([e.as_dict() for e in tracker.events])
+        for name in executor.actions:
+            ours = _run(name, tracker, recorder)
+            body = RemoteAction(name, None)._action_call_format(tracker, _domain())
+            reference = asyncio.run(executor.run(json.loads(rasa_speedups.dumps(body))))
+            theirs = rasa_events.deserialise_events(json.loads(json.dumps(reference))["events"])
+            assert [e for e in ours if not isinstance(e, BotUttered)] == theirs
+            answered += bool(theirs)
+        assert rasa_speedups.dumps([e.as_dict() for e in tracker.events]) == before
+    assert answered > 10  # answers with events, not only empty ones
+    assert _Recorder.bodies == []
