@@ -22,12 +22,13 @@ PG_TEST_URL ?= postgresql://127.0.0.1:5432/test
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv run test lint format train test-sqlite test-postgres clean
+.PHONY: help venv run test lint format train test-sqlite test-postgres bench clean
 
 help:
 	@echo "make run    start the whole stack on embedded defaults (web, rasa, actions, worker)"
 	@echo "make test   lint, train if needed, then the whole test suite (SQLite, then PostgreSQL)"
 	@echo "make lint   ruff, ruff format --check, mypy and the layering contracts (lint-imports)"
+	@echo "make bench  the speed benchmarks of bench/RESULTS.md (about 40 minutes; not part of make test)"
 
 # No prerequisites: the hash in the name already changes when they do.
 $(VENV)/.installed:
@@ -74,6 +75,15 @@ test-postgres: venv train
 	else echo "== no PostgreSQL on 127.0.0.1:5432: PostgreSQL pass skipped"; fi
 
 test: lint test-sqlite test-postgres
+
+# Speed is measured, not asserted: these print their figures beside the stock `rasa init` bot's,
+# measured in the same run, for bench/RESULTS.md. They stay out of `make test` (this machine is
+# shared and noisy). The other scripts in bench/ (campaigns, chaos, imports, NLU) run on their own.
+bench: venv train
+	$(PY) bench/rasa_bench.py --rounds 3 --messages 200
+	$(PY) bench/rasa_bench.py --rounds 3 --messages 200 --registered 0
+	$(PY) bench/inbound_bench.py --rounds 3 --burst 600 --burst-rate 100 --workers 4 \
+		--rasa-messages 300 --rasa-concurrency 10 --mps 1000 --rates ''
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
