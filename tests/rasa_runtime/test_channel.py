@@ -8,9 +8,7 @@ tests/e2e/test_trust_boundary.py.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -26,6 +24,7 @@ from rasa.utils.endpoints import EndpointConfig
 from bot import signing
 from bot.dev.embedded_redis import free_port
 from bot.rasa_runtime import channel
+from tests.rasa_runtime.action_stub import JSONHandler, serving
 
 
 @pytest.fixture()
@@ -36,32 +35,20 @@ def hooks(monkeypatch: pytest.MonkeyPatch) -> None:
     channel.install_failure_hooks()
 
 
-class _ActionServer(BaseHTTPRequestHandler):
+class _ActionServer(JSONHandler):
     """Answers every action call with ``status`` and ``body``."""
 
     status = 500
     body = b'{"error": "boom"}'
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(self.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    def answer(self, body: bytes) -> tuple[int, bytes]:
+        return self.status, self.body
 
 
 @pytest.fixture()
 def action_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ActionServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/webhook"
-    server.shutdown()
-    server.server_close()
+    with serving(_ActionServer) as url:
+        yield url + "/webhook"
 
 
 def _run(url: str, name: str = "action_bill_amount") -> Any:

@@ -13,11 +13,9 @@ import inspect
 import itertools
 import json
 import logging
-import threading
 import warnings
 from collections.abc import Iterator
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -57,6 +55,7 @@ from bot.rasa_runtime import speedups as rasa_speedups
 from bot.settings import ROOT
 from tests.actions.helpers import MESSAGE_ID, MOBILE, STRANGER
 from tests.actions.helpers import vouched as _vouched
+from tests.rasa_runtime.action_stub import JSONHandler, serving
 from tests.rasa_runtime.model import MODEL_MARKS, nodes_of, provided
 
 
@@ -159,32 +158,19 @@ def test_dumps_writes_what_json_dumps_writes() -> None:
     assert json.loads(rasa_speedups.dumps({"n": 2**70})) == {"n": 2**70}
 
 
-class _Recorder(BaseHTTPRequestHandler):
+class _Recorder(JSONHandler):
     bodies: list[tuple[str, bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
+    def answer(self, body: bytes) -> tuple[int, bytes]:
         _Recorder.bodies.append((self.headers["Content-Type"], body))
-        payload = b'{"events": [], "responses": []}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        return 200, b'{"events": [], "responses": []}'
 
 
 @pytest.fixture()
 def recorder() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     _Recorder.bodies = []
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Recorder) as url:
+        yield url
 
 
 def test_action_requests_carry_the_same_json(
@@ -943,37 +929,25 @@ def test_rule_states_are_formatted_when_debug_lines_are_written(
 # Form validation at activation -----------------------------------------------------------------
 
 
-class _Scripted(BaseHTTPRequestHandler):
+class _Scripted(JSONHandler):
     """An action server that records which action each call names and answers from a script
     (each action's answers in turn; then no events)."""
 
     calls: list[str] = []
     script: dict[str, list[list[dict[str, Any]]]] = {}
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        name = body["next_action"]
+    def answer(self, body: bytes) -> tuple[int, bytes]:
+        name = json.loads(body)["next_action"]
         _Scripted.calls.append(name)
         answers = _Scripted.script.get(name) or [[]]
-        payload = json.dumps({"events": answers.pop(0) if len(answers) > 1 else answers[0]})
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload.encode())
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        events = answers.pop(0) if len(answers) > 1 else answers[0]
+        return 200, json.dumps({"events": events}).encode()
 
 
 @pytest.fixture()
 def scripted() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/webhook"
-    server.shutdown()
-    server.server_close()
+    with serving(_Scripted) as url:
+        yield url + "/webhook"
 
 
 def _run_form(
