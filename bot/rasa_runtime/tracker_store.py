@@ -15,8 +15,8 @@ This store keeps the same data in two Redis keys per conversation:
 A save appends only the events after those (``RPUSH``, in one ``MULTI``), as Rasa's SQL tracker
 store does. A retrieve reads only the latest session, with one ``LRANGE``. A tracker whose events
 do not line up with the stored ones (the REST API's "replace events") is written out whole, and
-counts one more ``rewrites`` in the hash. Rasa's lock store already serialises the turns of one
-sender, so two saves never race.
+counts one more ``rewrites`` in the hash. The lock store (bot/rasa_runtime/lock_store.py)
+serialises the turns of one sender, across processes too, so two saves never race.
 
 Each process (each Sanic worker) also keeps the trackers it last saved or read, for the
 ``cache_size`` senders it saw last (endpoints.yml; 0 turns it off). A retrieve first asks Redis
