@@ -195,6 +195,55 @@ def test_action_requests_carry_the_same_json(
     assert "बिल".encode() in body
 
 
+class _KeepAlive(JSONHandler):
+    """Keeps connections open (HTTP/1.1) and records the client port of each call."""
+
+    protocol_version = "HTTP/1.1"
+    ports: list[int] = []
+
+    def answer(self, body: bytes) -> tuple[int, bytes]:
+        _KeepAlive.ports.append(self.client_address[1])
+        return 200, b'{"events": [], "responses": []}'
+
+
+async def _calls(endpoints: list[EndpointConfig]) -> list[Any]:
+    return [
+        await endpoint.request(json={"n": n}, method="post") for n, endpoint in enumerate(endpoints)
+    ]
+
+
+def test_action_calls_reuse_connections_within_a_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
+    _KeepAlive.ports = []
+    with serving(_KeepAlive) as url:
+        endpoint = EndpointConfig(url + "/webhook")
+        # Rasa's own sessions: a new connection for every call.
+        assert asyncio.run(_calls([endpoint] * 3)) == [{"events": [], "responses": []}] * 3
+        assert len(set(_KeepAlive.ports)) == 3
+
+        rasa_speedups.fast_action_request_bodies()
+        _KeepAlive.ports = []
+        # Three calls (two endpoint objects, as Rasa copies them) in one loop: one connection.
+        answers = asyncio.run(_calls([endpoint, endpoint.copy(), endpoint]))
+        assert answers == [{"events": [], "responses": []}] * 3
+        assert len(set(_KeepAlive.ports)) == 1
+        # A new event loop (a test's asyncio.run, another Sanic worker) gets its own pool.
+        asyncio.run(_calls([endpoint]))
+        assert len(set(_KeepAlive.ports)) == 2
+
+
+def test_action_calls_survive_a_server_that_closes_connections(
+    recorder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The recorder answers HTTP/1.0 and closes each connection: the pool must not reuse it.
+    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
+    rasa_speedups.fast_action_request_bodies()
+    endpoint = EndpointConfig(recorder + "/webhook")
+
+    assert asyncio.run(_calls([endpoint] * 4)) == [{"events": [], "responses": []}] * 4
+    assert [json.loads(body) for _, body in _Recorder.bodies] == [{"n": n} for n in range(4)]
+
+
 def test_the_action_server_parses_bodies_with_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
     import rasa_sdk.endpoint
     from sanic.compat import Header
