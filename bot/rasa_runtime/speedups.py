@@ -273,6 +273,20 @@ IN_PROCESS_ACTIONS = (
 )
 
 
+def executor_for(actions: Iterable[str]) -> Any:
+    """A rasa_sdk ``ActionExecutor`` with the actions named ``module:Class`` registered, as the
+    action server registers them."""
+    import importlib
+
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    for dotted in actions:
+        module, _, name = dotted.partition(":")
+        executor.register_action(getattr(importlib.import_module(module), name))
+    return executor
+
+
 def run_pure_actions_in_process(actions: tuple[str, ...] = IN_PROCESS_ACTIONS) -> None:
     """Run the named rasa_sdk actions inside Rasa's process, as Rasa Pro's ``actions_module``.
 
@@ -294,20 +308,15 @@ def run_pure_actions_in_process(actions: tuple[str, ...] = IN_PROCESS_ACTIONS) -
     with the same secret (BIJLI_GATEWAY_SECRET, which Rasa's gateway channel checks too).
     Actions are named by dotted path: bot.rasa_runtime does not import bot.actions.
     """
-    import importlib
     import logging
 
     from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
     from rasa.shared.core import events
     from rasa.shared.exceptions import RasaException
-    from rasa_sdk.executor import ActionExecutor
     from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
 
     logger = logging.getLogger("rasa.core.actions.action")
-    executor = ActionExecutor()
-    for dotted in actions:
-        module, _, name = dotted.partition(":")
-        executor.register_action(getattr(importlib.import_module(module), name))
+    executor = executor_for(actions)
     local = frozenset(executor.actions)
     remote_run = RemoteAction.run
     # The domain is most of a call's body (about 95 of 120 kB) and does not change: it goes

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
-import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.engine import Engine
 
 from bot import connections, signing, store
-from bot.settings import ROOT
+from tests.domain import project_domain
 
 #: A registered consumer's mobile and a stranger's.
 MOBILE = "+919876543210"
@@ -83,12 +83,8 @@ def whatsapp(mobile: str, role: str = "consumer") -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def domain() -> dict[str, Any]:
     """The project's domain as Rasa sends it to the action server."""
-    from rasa.shared.core.domain import Domain
-
-    with warnings.catch_warnings():
-        # Rasa warns on every domain load that slot auto-fill is gone (it lists it as expected).
-        warnings.filterwarnings("ignore", message="Slot auto-fill has been removed")
-        return Domain.load(str(ROOT / "bot" / "intents")).as_dict()
+    # A copy each time: Domain.as_dict hands out one dict, and an action test may change its own.
+    return copy.deepcopy(project_domain().as_dict())
 
 
 def run(action: Action, trk: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -12,11 +12,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-import warnings
 
 import pytest
 from rasa.core.actions.action import RemoteAction
-from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
@@ -25,12 +23,7 @@ from rasa_sdk.forms import ValidationAction
 import bot.actions
 from bot.rasa_runtime.environment import rasa_env
 from bot.settings import ROOT, load
-
-
-def _domain() -> Domain:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Slot auto-fill has been removed")
-        return Domain.load(str(ROOT / "bot" / "intents"))
+from tests.domain import project_domain
 
 
 def _validation_actions() -> set[str]:
@@ -49,7 +42,7 @@ def _validation_actions() -> set[str]:
 
 
 def test_every_action_that_reads_the_domain_is_sent_it() -> None:
-    domain = _domain()
+    domain = project_domain()
     readers = _validation_actions()
     assert {"validate_account_form", "action_validate_slot_mappings"} <= readers
     for name in readers:
@@ -68,7 +61,7 @@ def test_the_action_endpoint_sends_the_domain_only_to_those(
     for name, value in rasa_env(load(env)).items():
         monkeypatch.setenv(name, value)
     endpoint = read_endpoint_config(str(ROOT / "endpoints.yml"), "action_endpoint")
-    domain = _domain()
+    domain = project_domain()
     tracker = DialogueStateTracker.from_events(
         "test",
         [ActionExecuted("action_listen"), UserUttered("bill", {"name": "ask_bill_amount"})],

@@ -13,9 +13,7 @@ import inspect
 import itertools
 import json
 import logging
-import warnings
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -55,6 +53,7 @@ from bot.rasa_runtime import speedups as rasa_speedups
 from bot.settings import ROOT
 from tests.actions.helpers import MESSAGE_ID, MOBILE, STRANGER
 from tests.actions.helpers import vouched as _vouched
+from tests.domain import project_domain
 from tests.rasa_runtime.action_stub import JSONHandler, serving
 from tests.rasa_runtime.model import MODEL_MARKS, nodes_of, provided
 
@@ -311,13 +310,6 @@ def in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     rasa_speedups.run_pure_actions_in_process(TEST_ACTIONS)
 
 
-@lru_cache(maxsize=1)
-def _domain() -> Domain:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Slot auto-fill has been removed")
-        return Domain.load(str(ROOT / "bot" / "intents"))
-
-
 def _tracker(
     text: str,
     intent: str,
@@ -336,7 +328,7 @@ def _tracker(
             message_id=message_id,
         ),
     ]
-    return DialogueStateTracker.from_events(sender_id, events, slots=_domain().slots)
+    return DialogueStateTracker.from_events(sender_id, events, slots=project_domain().slots)
 
 
 def _run(action: str, tracker: DialogueStateTracker, url: str) -> list[Event]:
@@ -344,9 +336,9 @@ def _run(action: str, tracker: DialogueStateTracker, url: str) -> list[Event]:
     return asyncio.run(
         remote.run(
             CollectingOutputChannel(),
-            TemplatedNaturalLanguageGenerator(_domain().responses),
+            TemplatedNaturalLanguageGenerator(project_domain().responses),
             tracker,
-            _domain(),
+            project_domain(),
         )
     )
 
@@ -432,7 +424,7 @@ def _conversation() -> DialogueStateTracker:
             ActionExecuted("action_listen"),
             UserUttered("456789", {"name": "inform", "confidence": 0.9}),
         ],
-        _domain(),
+        project_domain(),
     )
     return tracker
 
@@ -441,7 +433,7 @@ def _rasas_states(tracker: DialogueStateTracker, **options: Any) -> list[dict[st
     """The states as Rasa builds them, walking the whole history."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DialogueStateTracker, "applied_events", RASAS_APPLIED_EVENTS)
-        return Domain.states_for_tracker_history(_domain(), tracker, **options)
+        return Domain.states_for_tracker_history(project_domain(), tracker, **options)
 
 
 @pytest.fixture()
@@ -455,7 +447,7 @@ def incremental(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_past_states_are_the_states_rasa_builds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DialogueStateTracker, "past_states", DialogueStateTracker.past_states)
-    tracker, domain = _conversation(), _domain()
+    tracker, domain = _conversation(), project_domain()
     expected = [_rasas_states(tracker, **options) for options in OPTIONS]
     rasa_speedups.cache_past_states()
     built: list[Any] = []
@@ -526,9 +518,9 @@ def _conversation_test_trackers() -> list[DialogueStateTracker]:
 
     steps = []
     for path in sorted((ROOT / "tests" / "conversations").glob("*.yml")):
-        steps += YAMLStoryReader(_domain()).read_from_file(str(path))
+        steps += YAMLStoryReader(project_domain()).read_from_file(str(path))
     generator = TrainingDataGenerator(
-        StoryGraph(steps), _domain(), augmentation_factor=0, use_story_concatenation=False
+        StoryGraph(steps), project_domain(), augmentation_factor=0, use_story_concatenation=False
     )
     return generator.generate_story_trackers()
 
@@ -537,7 +529,7 @@ def _grown_event_by_event(events: list[Event], every: int = 1) -> int:
     """Feed ``events`` to a tracker one at a time, as turns do, and compare its applied events
     and past states with Rasa's after every ``every`` of them; return how many comparisons of
     past states were made."""
-    tracker = DialogueStateTracker(STRANGER, _domain().slots)
+    tracker = DialogueStateTracker(STRANGER, project_domain().slots)
     compared = 0
     for index, event in enumerate(events, 1):
         tracker.update(event)
@@ -549,7 +541,9 @@ def _grown_event_by_event(events: list[Event], every: int = 1) -> int:
         assert all(a is b for a, b in zip(ours, theirs, strict=True))
         ours.clear()  # a caller's own list
         for options in ALL_OPTIONS:
-            assert tracker.past_states(_domain(), **options) == _rasas_states(tracker, **options)
+            assert tracker.past_states(project_domain(), **options) == _rasas_states(
+                tracker, **options
+            )
             compared += 1
     return compared
 
@@ -1010,9 +1004,9 @@ def _run_form(
     events = asyncio.run(
         FormAction(form, EndpointConfig(url)).run(
             CollectingOutputChannel(),
-            TemplatedNaturalLanguageGenerator(_domain().responses),
+            TemplatedNaturalLanguageGenerator(project_domain().responses),
             tracker.copy(),
-            _domain(),
+            project_domain(),
         )
     )
     return list(_Scripted.calls), events
@@ -1023,7 +1017,7 @@ def _question(*events: Event) -> DialogueStateTracker:
     tracker = _tracker("bill kitna hai", "ask_bill_amount", **_vouched(MOBILE, channel="sms"))
     tracker.update_with_events(
         [ActionExecuted("action_bill_amount"), SlotSet("needs_account", True), *events],
-        _domain(),
+        project_domain(),
     )
     return tracker
 
@@ -1160,7 +1154,7 @@ def test_tracker_copies_hold_what_rasas_replay_builds(monkeypatch: pytest.Monkey
     histories.append(_undoing_conversation())
     compared = 0
     for events in histories:
-        tracker = DialogueStateTracker(STRANGER, _domain().slots)
+        tracker = DialogueStateTracker(STRANGER, project_domain().slots)
         for event in events:
             tracker.update(event)
             theirs, ours = rasas_copy(tracker), tracker.copy()
@@ -1174,7 +1168,7 @@ def test_tracker_copies_hold_what_rasas_replay_builds(monkeypatch: pytest.Monkey
     copied = tracker.copy()
     copied.update_with_events(
         [SlotSet("language", "en"), LoopInterrupted(True), ActionExecuted("action_listen")],
-        _domain(),
+        project_domain(),
     )
     copied.reject_action("account_form")
     assert _state_of(tracker) == before
@@ -1259,28 +1253,24 @@ def test_in_process_actions_read_the_events_as_if_through_json(
     """The session's events reach the in-process actions as Rasa's own dicts, not through
     JSON: the actions answer as they answer through JSON, and leave the events as they were."""
     from rasa.shared.core import events as rasa_events
-    from rasa_sdk.executor import ActionExecutor
 
-    executor = ActionExecutor()
-    for dotted in rasa_speedups.IN_PROCESS_ACTIONS:
-        module, _, name = dotted.partition(":")
-        executor.register_action(getattr(importlib.import_module(module), name))
+    executor = rasa_speedups.executor_for(rasa_speedups.IN_PROCESS_ACTIONS)
     vouched = _conversation()
     vouched.update_with_events(
         [
             ActionExecuted("action_listen"),
             UserUttered("English please", {"name": "change_language", "confidence": 0.9}),
         ],
-        _domain(),
+        project_domain(),
     )
-    trackers = [vouched, *itertools.islice(_prediction_points(_domain()), 0, None, 9)]
+    trackers = [vouched, *itertools.islice(_prediction_points(project_domain()), 0, None, 9)]
     assert len(trackers) > 20
     answered = 0
     for tracker in trackers:
         before = rasa_speedups.dumps([e.as_dict() for e in tracker.events])
         for name in executor.actions:
             ours = _run(name, tracker, recorder)
-            body = RemoteAction(name, None)._action_call_format(tracker, _domain())
+            body = RemoteAction(name, None)._action_call_format(tracker, project_domain())
             reference = asyncio.run(executor.run(json.loads(rasa_speedups.dumps(body))))
             theirs = rasa_events.deserialise_events(json.loads(json.dumps(reference))["events"])
             assert [e for e in ours if not isinstance(e, BotUttered)] == theirs

@@ -6,7 +6,6 @@ import asyncio
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,16 +32,14 @@ from bot.connections import REDIS_SOCKET_TIMEOUT
 from bot.rasa_runtime.environment import rasa_env
 from bot.rasa_runtime.tracker_store import EventLogTrackerStore
 from bot.settings import load
+from tests.domain import project_domain
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def domain() -> Domain:
-    with warnings.catch_warnings():
-        # Rasa warns on every domain load that slot auto-fill is gone (it lists it as expected).
-        warnings.filterwarnings("ignore", message="Slot auto-fill has been removed")
-        return Domain.load(str(ROOT / "bot" / "intents"))
+    return project_domain()
 
 
 def _redis_kwargs(redis_url: str) -> dict[str, Any]:
