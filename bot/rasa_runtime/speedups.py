@@ -11,8 +11,7 @@ Since issue 14: the pure slot-mapping validation runs in Rasa's own process, the
 past states are built once and then extended event by event (across turns too, with the
 tracker store's kept trackers), the deep copies meant for unwritten debug lines are skipped,
 and action responses are checked against their own event's schema first. The model's graph runs
-its nodes in a fixed order instead of through dask's scheduler, TED is not asked when the
-rules or the stories are already certain (it could not win), and RulePolicy asks only the
+its nodes in a fixed order instead of through dask's scheduler, and RulePolicy asks only the
 rules whose last previous action is the conversation's.
 """
 
@@ -48,7 +47,6 @@ def install() -> None:
     cache_past_states()
     skip_unlogged_deepcopies()
     run_graphs_in_order()
-    skip_outvoted_policies()
     match_rules_by_their_last_action()
     format_rule_states_only_for_debug_lines()
     validate_forms_once_at_activation()
@@ -475,12 +473,12 @@ class _Walk:
 def cache_past_states() -> None:
     """Build a tracker's dialogue states once, and then only the states of its new events.
 
-    Every prediction, RulePolicy (twice: the text, then the intent of the latest message),
-    MemoizationPolicy and TEDPolicy each ask the tracker for its past states, and each time
-    Rasa replays the whole session event by event to build them (``past_states``): about a
-    quarter of the Rasa process's CPU on a 20-turn session, and growing with the session. Rule
-    asks with one set of options, Memo and TED with another; the states only depend on those
-    options, the domain and the tracker's applied events.
+    Every prediction, RulePolicy (twice: the text, then the intent of the latest message) and
+    MemoizationPolicy (and TEDPolicy, when configured) each ask the tracker for its past
+    states, and each time Rasa replays the whole session event by event to build them
+    (``past_states``): about a quarter of the Rasa process's CPU on a 20-turn session, and
+    growing with the session. Rule asks with one set of options, Memo (and TED) with another;
+    the states only depend on those options, the domain and the tracker's applied events.
 
     Rasa's walk (``Domain.states_for_tracker_history``) replays the applied events on a fresh
     tracker and takes a state before each ``ActionExecuted``, then one of the end. Everything
@@ -674,83 +672,6 @@ def run_graphs_in_order() -> None:
     DaskGraphRunner.run = run
 
 
-def skip_outvoted_policies() -> None:
-    """Leave out a policy's prediction when another policy's has already won against it.
-
-    Rasa's ensemble (``DefaultPolicyPredictionEnsemble``) keeps the prediction with the highest
-    (confidence, priority); only the mandatory events of the others are kept, and TED has none.
-    So when RulePolicy or MemoizationPolicy predicts with confidence 1 and a higher priority
-    than TED's, TED's prediction cannot win, and it is the costly one (a TensorFlow call and
-    its featurisation, ~3 ms a prediction). The certain policies run first; if one of them is
-    certain, TED's node gets an empty prediction instead of running, and the ensemble decides
-    as always. Not taken, and everything runs as Rasa runs it, when: the turn has a follow-up
-    action, the last action was rejected (the ensemble then zeroes that action everywhere), TED
-    could predict from the user's text (an end-to-end prediction outranks the others), or the
-    graph is not of this shape.
-    """
-    from rasa.core.policies.memoization import MemoizationPolicy
-    from rasa.core.policies.policy import PolicyPrediction
-    from rasa.core.policies.rule_policy import RulePolicy
-    from rasa.core.policies.ted_policy import TEDPolicy
-    from rasa.core.processor import MessageProcessor
-    from rasa.engine.constants import PLACEHOLDER_TRACKER
-    from rasa.shared.core.events import ActionExecuted, ActionExecutionRejected
-
-    @dataclass(frozen=True)
-    class Plan:
-        certain: list[str]  # RulePolicy and MemoizationPolicy nodes, in the ensemble's order
-        skippable: dict[str, int]  # TED nodes of a lower priority than all of them -> priority
-
-    def plan_for(processor: MessageProcessor) -> Plan | None:
-        runner = processor.graph_runner
-        target = processor.model_metadata.core_target
-        schema = runner._graph_schema.nodes
-        nodes = runner._instantiated_nodes
-        if target not in schema:
-            return None
-        certain, skippable = [], {}
-        for name in schema[target].needs.values():
-            component = getattr(nodes.get(name), "_component", None)
-            if isinstance(component, (RulePolicy, MemoizationPolicy)):
-                certain.append(name)
-            elif (
-                isinstance(component, TEDPolicy)
-                and not component.only_e2e
-                and "precomputations" not in schema[name].needs
-            ):
-                skippable[name] = component.priority
-        if not certain or not skippable:
-            return None
-        priority = min(nodes[name]._component.priority for name in certain)
-        skippable = {name: p for name, p in skippable.items() if p < priority}
-        return Plan(certain, skippable) if skippable else None
-
-    original = MessageProcessor._predict_next_with_tracker
-
-    def predict(self: MessageProcessor, tracker: Any) -> PolicyPrediction:
-        if "_bijli_policy_plan" not in self.__dict__:
-            self.__dict__["_bijli_policy_plan"] = plan_for(self)
-        plan = self.__dict__["_bijli_policy_plan"]
-        if plan is None or tracker.followup_action or _last_action_rejected(tracker):
-            return original(self, tracker)
-        inputs = {PLACEHOLDER_TRACKER: tracker}
-        inputs.update(self.graph_runner.run(inputs=inputs, targets=plan.certain))
-        if any(inputs[name].max_confidence >= 1.0 for name in plan.certain):
-            size = len(self.domain.action_names_or_texts)
-            for name, priority in plan.skippable.items():
-                inputs[name] = PolicyPrediction([0.0] * size, name, priority)
-        target = self.model_metadata.core_target
-        return self.graph_runner.run(inputs=inputs, targets=[target])[target]
-
-    def _last_action_rejected(tracker: Any) -> bool:
-        for event in reversed(tracker.events):
-            if isinstance(event, (ActionExecutionRejected, ActionExecuted)):
-                return isinstance(event, ActionExecutionRejected)
-        return False
-
-    MessageProcessor._predict_next_with_tracker = predict
-
-
 def match_rules_by_their_last_action() -> None:
     """RulePolicy's rule matching, asking only the rules that can apply.
 
@@ -936,7 +857,8 @@ def call_predictions_directly() -> None:
     structure, or any check failing, go through Rasa's call, which raises as before. Outputs
     are read back as Rasa reads them. ``ConcreteFunction._call_flat`` is TensorFlow's own entry
     for already flattened inputs; TensorFlow is pinned by Rasa 3.6 (2.12), and
-    tests/rasa_runtime/test_speedups.py compares DIET's and TED's predictions with Rasa's call.
+    tests/rasa_runtime/test_speedups.py compares DIET's predictions with Rasa's call (TED's too,
+    while it was configured).
     """
     import tensorflow as tf
     from rasa.shared.constants import DIAGNOSTIC_DATA

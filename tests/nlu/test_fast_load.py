@@ -1,10 +1,10 @@
-"""The trained model loads whole, and DIET and TED predict as Rasa's own loading makes them.
+"""The trained model loads whole, and DIET predicts as Rasa's own loading makes it.
 
-Rasa's ``TEDPolicy.load`` turns any ValueError while loading into a policy without a model,
-which then predicts nothing, silently: that is how the served bot ran with no TED at all until
-2026-12-04 (the fast load restored the optimizer's slots into variables of other shapes). These
-tests load the cached model as the Rasa server does (the ``predict_graph`` fixture), load DIET
-and TED again through Rasa's own ``RasaModel.load``, and compare their predictions.
+Rasa's policies and classifiers may turn an error while loading into a component without a
+model, which then predicts nothing, silently: that is how the served bot ran with no TED at all
+until 2026-12-04 (the fast load restored the optimizer's slots into variables of other shapes).
+These tests load the cached model as the Rasa server does (the ``predict_graph`` fixture), load
+DIET again through Rasa's own ``RasaModel.load``, and compare their predictions.
 """
 
 from __future__ import annotations
@@ -15,16 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 from rasa.core.channels.channel import UserMessage
-from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.engine.runner.interface import GraphRunner
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.nlu.classifiers.diet_classifier import DIETClassifier
-from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.nlu.fast_load import FastLoadDIETClassifier, FastLoadTEDPolicy
-from tests.rasa_runtime.model import MODEL_MARKS, nodes_of, provided
+from bot.nlu.fast_load import FastLoadDIETClassifier
+from tests.rasa_runtime.model import MODEL_MARKS, nodes_of
 
 pytestmark = MODEL_MARKS
 
@@ -59,42 +55,10 @@ def _rasa_loaded(runner: GraphRunner, storage: LocalModelStorage, name: str, bas
     return base.load(config, storage, schema.resource, context)
 
 
-def test_diet_and_ted_load_their_trained_models(loaded: tuple[GraphRunner, Any]) -> None:
+def test_diet_loads_its_trained_model(loaded: tuple[GraphRunner, Any]) -> None:
     runner, _ = loaded
-    diets = _components(runner, FastLoadDIETClassifier)
-    teds = _components(runner, FastLoadTEDPolicy)
-    assert len(diets) == 1 and len(teds) == 1
-    for component in (*diets.values(), *teds.values()):
-        assert component.model is not None, f"{type(component).__name__} loaded no model"
-
-
-def _trackers(domain: Domain) -> list[DialogueStateTracker]:
-    """A tracker for each intent just said, some a turn after a bot response."""
-    trackers = []
-    response = sorted(domain.responses)[0]
-    for index, intent in enumerate(domain.intents):
-        said = UserUttered(intent, intent={"name": intent, "confidence": 1.0})
-        events: list[Any] = [ActionExecuted("action_listen"), said]
-        if index % 3 == 0:
-            events += [ActionExecuted(response), ActionExecuted("action_listen"), said]
-        trackers.append(DialogueStateTracker.from_events(f"t{index}", events, domain.slots))
-    return trackers
-
-
-def test_ted_predicts_as_rasa_loads_it(loaded: tuple[GraphRunner, Any]) -> None:
-    runner, (_, storage) = loaded
-    ((name, ours),) = _components(runner, FastLoadTEDPolicy).items()
-    theirs = _rasa_loaded(runner, storage, name, TEDPolicy)
-    assert type(theirs.model).__name__ == "TED" and theirs.model is not None
-    domain = provided(runner, "domain_provider")
-    rule_only = provided(runner, "rule_only_data_provider")
-    trackers = _trackers(domain)
-    assert len(trackers) > 20
-    for tracker in trackers:
-        a = ours.predict_action_probabilities(tracker, domain, rule_only_data=rule_only)
-        b = theirs.predict_action_probabilities(tracker, domain, rule_only_data=rule_only)
-        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-5)
-        assert max(a.probabilities) > 0, "TED predicted nothing"
+    (diet,) = _components(runner, FastLoadDIETClassifier).values()
+    assert diet.model is not None, "DIET loaded no model"
 
 
 def test_diet_predicts_as_rasa_loads_it(loaded: tuple[GraphRunner, Any]) -> None:

@@ -773,79 +773,6 @@ def _recorded(fn: Any, name: str, ran: list[str]) -> Any:
     return run
 
 
-@_with_model
-def test_outvoted_policies_are_skipped_only_where_they_cannot_win(
-    predict_graph: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from types import SimpleNamespace
-
-    from rasa.core.policies.ted_policy import TEDPolicy
-    from rasa.core.processor import MessageProcessor
-    from rasa.shared.core.events import ActionExecutionRejected
-
-    metadata, runner, _ = predict_graph
-    domain = provided(runner, "domain_provider")
-    monkeypatch.setattr(
-        MessageProcessor,
-        "_predict_next_with_tracker",
-        MessageProcessor._predict_next_with_tracker,
-    )
-    rasas = MessageProcessor._predict_next_with_tracker
-    rasa_speedups.skip_outvoted_policies()
-    ours = MessageProcessor._predict_next_with_tracker
-    assert ours is not rasas
-    ted_calls: list[str] = []
-    (ted,) = nodes_of(runner, TEDPolicy).values()
-    monkeypatch.setattr(ted, "_fn", _recorded(ted._fn, "ted", ted_calls))
-
-    def processor() -> Any:
-        return SimpleNamespace(graph_runner=runner, model_metadata=metadata, domain=domain)
-
-    def compare() -> tuple[dict[str, int], int]:
-        """Who decided each prediction, and how many were made without TED's."""
-        decided_by: dict[str, int] = {}
-        skipped = 0
-        for tracker in itertools.chain(_prediction_points(domain), _odd_turns(domain)):
-            expected = rasas(processor(), tracker)
-            before = len(ted_calls)
-            got = ours(processor(), tracker)
-            skipped += len(ted_calls) == before
-            assert got == expected
-            assert got.diagnostic_data.keys() == expected.diagnostic_data.keys()
-            decided_by[got.policy_name] = decided_by.get(got.policy_name, 0) + 1
-        return decided_by, skipped
-
-    # TED runs wherever neither the rules nor the stories are certain (the rules' fallback at
-    # 0.3 there), and is skipped everywhere else. It wins none of these: its best is below 0.3
-    # on all of them (tests/nlu/test_fast_load.py checks that it predicts as Rasa's does).
-    decided_by, skipped = compare()
-    assert 0 < skipped < sum(decided_by.values())
-    assert set(decided_by) == {"RulePolicy"}, decided_by
-
-    # A TED sure of itself (0.99 on its best action) wins where it runs, and still loses
-    # where it is skipped: skipping too often would give other answers here.
-    def sure(*args: Any, **kwargs: Any) -> Any:
-        prediction = ted_fn(*args, **kwargs)
-        best = int(np.argmax(prediction.probabilities))
-        prediction.probabilities = [0.0] * len(prediction.probabilities)
-        prediction.probabilities[best] = 0.99
-        return prediction
-
-    ted_fn = ted._fn
-    monkeypatch.setattr(ted, "_fn", sure)
-    decided_by, sure_skipped = compare()
-    assert sure_skipped == skipped
-    assert decided_by["FastLoadTEDPolicy"] == sum(decided_by.values()) - skipped, decided_by
-
-    # After a rejected action every policy runs, as in Rasa.
-    tracker = next(_prediction_points(domain))
-    tracker.update(ActionExecutionRejected("action_listen"))
-    expected = rasas(processor(), tracker)
-    before = len(ted_calls)
-    assert ours(processor(), tracker) == expected
-    assert len(ted_calls) == before + 1
-
-
 def _odd_turns(domain: Domain) -> Iterator[DialogueStateTracker]:
     """Turns no rule or story foresees: each intent after each of a few bot actions."""
     actions = sorted(domain.user_actions)[:: max(1, len(domain.user_actions) // 6)]
@@ -1182,21 +1109,15 @@ def test_tracker_copies_hold_what_rasas_replay_builds(monkeypatch: pytest.Monkey
 def test_predictions_called_directly_give_what_rasas_call_gives(
     predict_graph: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rasa.core.policies.ted_policy import TEDPolicy
     from rasa.nlu.classifiers.diet_classifier import DIETClassifier
     from rasa.utils.tensorflow.models import RasaModel
 
     metadata, runner, _ = predict_graph
     ((diet_node, diet),) = [(n, x._component) for n, x in nodes_of(runner, DIETClassifier).items()]
-    ((_, ted),) = [(n, x._component) for n, x in nodes_of(runner, TEDPolicy).items()]
-    domain = provided(runner, "domain_provider")
-    rule_only = provided(runner, "rule_only_data_provider")
     (featurised,) = runner._graph_schema.nodes[diet_node].needs.values()
     texts = ["mera naya account number kya hai", "बिजली कब आएगी", "456789", "hi", "bill 1234567"]
-    trackers = list(itertools.islice(_prediction_points(domain), 0, None, 7))
-    assert len(trackers) > 30
 
-    def predict() -> tuple[list[Any], list[Any]]:
+    def predict() -> list[Any]:
         parsed = []
         for text in texts:
             messages = runner.run(
@@ -1204,11 +1125,7 @@ def test_predictions_called_directly_give_what_rasas_call_gives(
                 targets=[featurised],
             )[featurised]
             parsed.append(diet.process(messages)[0].as_dict())
-        policy = [
-            ted.predict_action_probabilities(t, domain, rule_only_data=rule_only).probabilities
-            for t in trackers
-        ]
-        return parsed, policy
+        return parsed
 
     rasas = RasaModel._rasa_predict
     monkeypatch.setattr(RasaModel, "_rasa_predict", rasas)
@@ -1222,13 +1139,12 @@ def test_predictions_called_directly_give_what_rasas_call_gives(
         return rasas(self, batch_in)
 
     monkeypatch.setattr(RasaModel, "_rasa_predict", counted)
-    for model in (diet.model, ted.model):
-        monkeypatch.delitem(model.__dict__, "_bijli_direct", raising=False)
+    monkeypatch.delitem(diet.model.__dict__, "_bijli_direct", raising=False)
     rasa_speedups.call_predictions_directly()
     ours = predict()
 
-    assert sorted(calls) == sorted([type(diet.model).__name__, type(ted.model).__name__])
-    for a, b in zip(ours[0], theirs[0], strict=True):
+    assert calls == [type(diet.model).__name__]
+    for a, b in zip(ours, theirs, strict=True):
         assert a["intent"]["name"] == b["intent"]["name"]
         assert a["entities"] == b["entities"]
         np.testing.assert_allclose(
@@ -1236,8 +1152,6 @@ def test_predictions_called_directly_give_what_rasas_call_gives(
             [r["confidence"] for r in b["intent_ranking"]],
             atol=1e-6,
         )
-    np.testing.assert_allclose(ours[1], theirs[1], atol=1e-6)
-    assert any(max(p) > 0 for p in ours[1])
 
     # Inputs the compiled function cannot take go through Rasa's call, which refuses them.
     batch = diet.model.__dict__["_bijli_direct"][1]
