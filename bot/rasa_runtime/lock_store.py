@@ -9,13 +9,13 @@ hold across processes; and a turn costs eight round trips to Redis (get, set; ge
 get, delete), about 6 % of the Rasa server's busy time under ten concurrent senders (py-spy).
 
 This store keeps the same key (``<key_prefix>:lock:<sender>``) and the same JSON (a list of
-tickets, each itself a JSON string), and changes it
-with two Lua scripts that Redis runs atomically: one takes a ticket and answers with the lock as
-it now is, the other gives a ticket back (and drops the key when nobody holds one). A turn whose
-ticket is served at once costs two round trips; one that has to wait polls with Rasa's own loop
-(``_acquire_lock``) as before. Expired tickets are dropped by Rasa's rule (``time.time()`` on the
-Rasa server, passed to the script), so a lock written by Rasa's own store is read the same way,
-and the other way round.
+tickets, each itself a JSON string), and changes it with two Lua scripts that Redis runs
+atomically: one takes a ticket and answers with the lock as it now is, the other gives a ticket
+back (and drops the key when nobody holds one). A turn whose ticket is served at once costs two
+round trips; one that has to wait polls with Rasa's own loop (``_acquire_lock``) as before.
+Expired tickets are dropped by Rasa's rule (``time.time()`` on the Rasa server, passed to the
+script), so a lock written by Rasa's own store is read the same way, and the other way round.
+A Redis that restarted has lost the scripts: redis-py loads them again on ``NOSCRIPT``.
 
 Configure it in endpoints.yml with ``type: bot.rasa_runtime.lock_store.AtomicRedisLockStore``
 and the same keys as Rasa's ``type: redis``.
