@@ -230,6 +230,18 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
+def ratio_if_near(matcher: difflib.SequenceMatcher, threshold: float, wanted: bool) -> float:
+    """``matcher.ratio()``, or 0.0 when it is not ``wanted`` and cannot reach ``threshold``.
+
+    ``real_quick_ratio`` and ``quick_ratio`` are difflib's cheap upper bounds of ``ratio``: a
+    pair below the threshold on either is below it on ``ratio`` too, so the full comparison
+    (most of this check's time) runs only for pairs that may be near copies.
+    """
+    if not wanted and (matcher.real_quick_ratio() < threshold or matcher.quick_ratio() < threshold):
+        return 0.0
+    return matcher.ratio()
+
+
 def check_overlap(test: list[Example], train: list[Example]) -> int:
     """Report test texts that equal or nearly equal a training text; return their count.
 
@@ -238,6 +250,8 @@ def check_overlap(test: list[Example], train: list[Example]) -> int:
     the texts are equal (then the labels contradict each other).
     """
     train_norm = [(normalise(e.text), set(normalise(e.text).split()), e) for e in train]
+    # One matcher per training text: SequenceMatcher indexes its second sequence once.
+    matchers = [difflib.SequenceMatcher(None, "", text) for text, _, _ in train_norm]
     problems = 0
     for example in test:
         norm = normalise(example.text)
@@ -245,10 +259,11 @@ def check_overlap(test: list[Example], train: list[Example]) -> int:
         if tokens <= {"#"}:
             # A bare account number has no phrasing to copy.
             continue
-        for train_text, train_tokens, match in train_norm:
+        for (train_text, train_tokens, match), matcher in zip(train_norm, matchers, strict=True):
             score = jaccard(tokens, train_tokens)
-            ratio = difflib.SequenceMatcher(None, norm, train_text).ratio()
             equal = norm == train_text
+            matcher.set_seq1(norm)
+            ratio = ratio_if_near(matcher, NEAR_RATIO, equal or score >= NEAR_JACCARD)
             if not (equal or score >= NEAR_JACCARD or ratio >= NEAR_RATIO):
                 continue
             leak = equal or match.intent == example.intent
@@ -274,7 +289,8 @@ def check_training_duplicates(train: list[Example]) -> int:
             if not equal and a.intent != b.intent:
                 continue
             score = jaccard(tokens_a, tokens_b)
-            ratio = difflib.SequenceMatcher(None, text_a, text_b).ratio()
+            matcher = difflib.SequenceMatcher(None, text_a, text_b)
+            ratio = ratio_if_near(matcher, NEAR_RATIO, equal or score >= 0.8)
             if equal or score >= 0.8 or ratio >= NEAR_RATIO:
                 problems += 1
                 log(

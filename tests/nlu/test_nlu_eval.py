@@ -92,3 +92,61 @@ def test_the_gate_counts_an_account_number_on_a_date_as_a_failure(
     assert "date     P=1.0000 R=1.0000" in out
     if diet_on_the_date:
         assert "account_number precision 0.5000 < 1.0" in out
+
+
+# The held-out sets' overlap check -------------------------------------------------------------
+
+
+def _example(text: str, intent: str) -> Any:
+    return _nlu_eval().Example(text, intent, "hinglish", "data/nlu/test.yml")
+
+
+def test_the_overlap_check_finds_near_copies_and_lets_other_texts_be(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    nlu_eval = _nlu_eval()
+    train = [
+        _example("mera bijli ka bill kitna baki hai", "ask_bill"),
+        _example("light kab aayegi bhaiya", "report_power_cut"),
+        _example("mera naya account number kya hai", "ask_new_account_number"),
+    ]
+    test = [
+        _example("mera bijli ka bil kitna baki hai", "ask_bill"),  # one letter off: a leak
+        _example("mera naya account numbr kya hai", "ask_new_account_number"),  # by ratio only
+        _example("kab aayegi light bhaiya", "ask_bill"),  # near, another intent: listed only
+        _example("receipt chahiye", "ask_receipt"),  # nothing like any training text
+        _example("1234567890", "inform_account_number"),  # a bare number: no phrasing
+    ]
+
+    assert nlu_eval.check_overlap(test, train) == 2
+    out = capsys.readouterr().out
+    assert out.count("NEAR COPY") == 2 and "mera bijli ka bil kitna" in out
+    assert "jaccard=0.71 ratio=0.98 test='mera naya account numbr kya hai'" in out
+    assert out.count("info: similar, other intent") == 1 and "kab aayegi light" in out
+    assert "receipt" not in out
+
+    train.append(_example("mera bijli ka bill kitna baaki hai", "ask_bill"))
+    assert nlu_eval.check_training_duplicates(train) == 1
+    assert "TRAINING NEAR DUPLICATE" in capsys.readouterr().out
+
+
+def test_ratio_if_near_skips_only_pairs_that_cannot_reach_the_threshold() -> None:
+    import difflib
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    ratio_if_near = _nlu_eval().ratio_if_near
+    texts = st.text(alphabet="abcdeh kमरा", max_size=40)
+
+    @settings(max_examples=500, deadline=None)
+    @given(texts, texts, st.sampled_from([0.5, 0.8, 0.92]))
+    def agrees(a: str, b: str, threshold: float) -> None:
+        full = difflib.SequenceMatcher(None, a, b).ratio()
+        assert ratio_if_near(difflib.SequenceMatcher(None, a, b), threshold, True) == full
+        quick = ratio_if_near(difflib.SequenceMatcher(None, a, b), threshold, False)
+        assert (quick >= threshold) == (full >= threshold)
+        if full >= threshold:
+            assert quick == full
+
+    agrees()
