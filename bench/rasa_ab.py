@@ -30,7 +30,6 @@ import rasa_bench as rb  # noqa: E402
 
 from bot import migrations  # noqa: E402
 from bot.dev.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from bot.rasa_runtime.environment import rasa_env  # noqa: E402
 from bot.settings import load  # noqa: E402
 
 
@@ -80,14 +79,7 @@ def main() -> None:
                 rb.serve(
                     f"ab-rasa-{index}",
                     [*cli, "rasa-server"],
-                    {
-                        **env,
-                        **rasa_env(load(env)),
-                        "RASA_PORT": str(rasa_port),
-                        "RASA_AUTH_TOKEN": api_token,
-                        "SANIC_WORKERS": str(args.sanic_workers),
-                        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{port}/webhook",
-                    },
+                    rb.our_server_env(env, rasa_port, api_token, args.sanic_workers, port),
                     base + "/",
                     cwd=root,
                 )

@@ -112,6 +112,22 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def our_server_env(
+    env: dict[str, str], port: int, api_token: str, sanic_workers: int, action_port: int
+) -> dict[str, str]:
+    """The environment of our `bijli rasa-server` on ``port``, as the Procfile runs it: ``env``
+    (database, Redis, secrets) with the stores' variables, its API token, its Sanic workers and
+    the action server on ``action_port``."""
+    return {
+        **env,
+        **rasa_env(load(env)),
+        "RASA_PORT": str(port),
+        "RASA_AUTH_TOKEN": api_token,
+        "SANIC_WORKERS": str(sanic_workers),
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
+    }
+
+
 @dataclass
 class Served:
     """A running server: seconds from spawn until it answered, and its process id."""
@@ -326,14 +342,9 @@ def main() -> None:
                         messages = STOCK_MESSAGES
                     else:
                         argv = [str(BIN / "bijli"), "rasa-server"]
-                        env = {
-                            **env_common,
-                            **rasa_env(cfg),
-                            "RASA_PORT": str(port),
-                            "RASA_AUTH_TOKEN": api_token,
-                            "SANIC_WORKERS": str(args.sanic_workers),
-                            "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
-                        }
+                        env = our_server_env(
+                            env_common, port, api_token, args.sanic_workers, action_port
+                        )
                         target = Target(base, secret=secret, api_token=api_token)
                         cwd = ROOT
                         messages = OUR_MESSAGES

@@ -83,7 +83,8 @@ def whatsapp(mobile: str, role: str = "consumer") -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def domain() -> dict[str, Any]:
     """The project's domain as Rasa sends it to the action server."""
-    # A copy each time: Domain.as_dict hands out one dict, and an action test may change its own.
+    # A copy of its own, made once: Domain.as_dict hands out the shared Domain's own data
+    # (tests/domain.py), which an action test that changed its dict would change for all.
     return copy.deepcopy(project_domain().as_dict())
 
 
