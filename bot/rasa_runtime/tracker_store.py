@@ -51,7 +51,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot import connections
 from bot.logfmt import kv
 from bot.phone import mask
-from bot.rasa_runtime.speedups import dumps
+from bot.rasa_runtime.speedups import dumps, remember_stored_json
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class EventLogTrackerStore(RedisTrackerStore):
             fields["session"] = stored + starts[-1]
             fields["start"] = repr(new[starts[-1]].timestamp)
         with self.red.pipeline(transaction=True) as pipe:
-            pipe.rpush(events_key, *(dumps(event.as_dict()) for event in new))
+            pipe.rpush(events_key, *_encoded(new))
             pipe.hset(meta_key, mapping=fields)
             self._expire(pipe, sender_id, timeout)
             length = pipe.execute()[0]
@@ -203,7 +203,7 @@ class EventLogTrackerStore(RedisTrackerStore):
             else:
                 pipe.delete(events_key, meta_key)
             if events:
-                pipe.rpush(events_key, *(dumps(event.as_dict()) for event in events))
+                pipe.rpush(events_key, *_encoded(events))
                 # The tracker began at the stored session start (offset), or at the first event.
                 fields = {
                     "session": offset + starts[-1] if starts else offset,
@@ -337,9 +337,24 @@ class EventLogTrackerStore(RedisTrackerStore):
         return [key[start:-cut] for key in self.red.scan_iter(match=pattern, count=1000)]
 
 
+def _encoded(events: Sequence[Event]) -> list[str]:
+    """The events' JSON, each also kept on its event for the action calls (speedups)."""
+    texts = []
+    for event in events:
+        text = dumps(event.as_dict())
+        remember_stored_json(event, text)
+        texts.append(text)
+    return texts
+
+
 def _parse(items: list[str]) -> list[Event]:
-    """Stored events, read back (one parse of the joined items beats one parse per item)."""
-    return deserialise_events(orjson.loads("[" + ",".join(items) + "]"))
+    """Stored events, read back (one parse of the joined items beats one parse per item), each
+    keeping its JSON for the action calls (speedups)."""
+    events = deserialise_events(orjson.loads("[" + ",".join(items) + "]"))
+    if len(events) == len(items):  # else Rasa skipped an event it does not know
+        for event, text in zip(events, items, strict=True):
+            remember_stored_json(event, text)
+    return events
 
 
 def _same_time(timestamp: float, stored: str | None) -> bool:

@@ -153,8 +153,14 @@ def test_dumps_writes_what_json_dumps_writes() -> None:
         "ranking": [1, 2.25, None, True],
         "3": "a non-string key",
     }
-    # What orjson refuses (an integer beyond 64 bits) still encodes, through json.dumps.
+    # What orjson refuses (an integer beyond 64 bits) still encodes, through json.dumps, and
+    # so does JSON already written (an orjson.Fragment: an event's stored JSON) beside it.
     assert json.loads(rasa_speedups.dumps({"n": 2**70})) == {"n": 2**70}
+    mixed = {"n": 2**70, "events": [orjson.Fragment('{"event": "user", "text": "बिल"}')]}
+    assert json.loads(rasa_speedups.dumps(mixed)) == {
+        "n": 2**70,
+        "events": [{"event": "user", "text": "बिल"}],
+    }
 
 
 class _Recorder(JSONHandler):
@@ -397,6 +403,82 @@ def test_in_process_answers_go_through_rasas_checks(in_process: None, recorder: 
     # Through JSON, as from the action server: a tuple arrives as a list.
     assert slot == SlotSet("pending_query", ["a", "tuple"])
     assert _Recorder.bodies == []
+
+
+# Stored events sent as stored ----------------------------------------------------------------
+
+#: Rasa's own (no test leaves a speed-up installed: each restores Rasa's with monkeypatch).
+RASAS_CALL_FORMAT = RemoteAction._action_call_format
+
+
+def _stored(tracker: DialogueStateTracker, keep_last: int = 0) -> DialogueStateTracker:
+    """The tracker with its events' JSON kept as the tracker store keeps it, except the last
+    ``keep_last`` (the current turn's, not saved yet)."""
+    for event in list(tracker.events)[: len(tracker.events) - keep_last]:
+        rasa_speedups.remember_stored_json(event, rasa_speedups.dumps(event.as_dict()))
+    return tracker
+
+
+@pytest.mark.parametrize("selective", [False, True])
+def test_action_call_bodies_with_stored_events_are_rasas_json(selective: bool) -> None:
+    """The body built from stored JSON is the very JSON Rasa's own body encodes to, for the
+    conversation tests' trackers and for actions with and without the domain."""
+    endpoint = EndpointConfig("http://actions.invalid/webhook", enable_selective_domain=selective)
+    trackers = [_stored(_conversation(), keep_last=3)]
+    trackers += [_stored(t, keep_last=2) for t in _conversation_test_trackers()[::3]]
+    assert len(trackers) > 10
+    for tracker in trackers:
+        for name in ("action_bill_amount", "validate_account_form"):
+            action = RemoteAction(name, endpoint)
+            theirs = rasa_speedups.dumps(RASAS_CALL_FORMAT(action, tracker, project_domain()))
+            ours = rasa_speedups.action_call_body(action, tracker, project_domain(), stored=True)
+            assert rasa_speedups.dumps(ours) == theirs
+            assert any(isinstance(e, orjson.Fragment) for e in ours["tracker"]["events"])
+            plain = rasa_speedups.action_call_body(action, tracker, project_domain(), stored=False)
+            assert rasa_speedups.dumps(plain) == theirs
+
+
+def test_an_event_changed_since_it_was_stored_is_encoded_afresh() -> None:
+    """Rasa changes an event by giving it a new timestamp or new metadata (as a form's
+    temporary tracker's events join the real one): the body has the event as it is now."""
+    tracker = _stored(_conversation())
+    slot, user = tracker.events[-4], tracker.events[-1]
+    assert rasa_speedups.stored_json(slot) is not None
+    tracker.update_with_events([slot], project_domain())  # a new timestamp
+    user.metadata = {**user.metadata, "model_id": "another-model"}  # new metadata
+
+    assert rasa_speedups.stored_json(slot) is None
+    assert rasa_speedups.stored_json(user) is None
+    action = RemoteAction("action_bill_amount", EndpointConfig("http://actions.invalid/webhook"))
+    body = rasa_speedups.action_call_body(action, tracker, project_domain(), stored=True)
+    assert rasa_speedups.dumps(body) == rasa_speedups.dumps(
+        RASAS_CALL_FORMAT(action, tracker, project_domain())
+    )
+    assert body["tracker"]["events"][-1]["timestamp"] == slot.timestamp
+    assert any(
+        e.get("metadata", {}).get("model_id") == "another-model"
+        for e in body["tracker"]["events"]
+        if isinstance(e, dict)
+    )
+
+
+def test_the_action_server_gets_rasas_body_from_stored_events(
+    recorder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
+    monkeypatch.setattr(RemoteAction, "_action_call_format", RASAS_CALL_FORMAT)
+    rasa_speedups.fast_action_request_bodies()
+    rasa_speedups.send_stored_events_as_stored()
+    tracker = _stored(_conversation(), keep_last=2)
+    action = RemoteAction("validate_account_form", EndpointConfig(recorder + "/webhook"))
+
+    _run("validate_account_form", tracker, recorder)
+
+    ((_, body),) = _Recorder.bodies
+    assert json.loads(body) == json.loads(
+        rasa_speedups.dumps(RASAS_CALL_FORMAT(action, tracker, project_domain()))
+    )
+    assert len(json.loads(body)["tracker"]["events"]) == len(tracker.events)
 
 
 # The past states and applied events, taken further event by event ------------------------------

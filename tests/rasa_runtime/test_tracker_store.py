@@ -18,11 +18,17 @@ from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
+    ActionExecutionRejected,
     ActiveLoop,
     BotUttered,
+    DefinePrevUserUtteredFeaturization,
+    EntitiesAdded,
     Event,
+    FollowupAction,
+    LoopInterrupted,
     SessionStarted,
     SlotSet,
+    UserUtteranceReverted,
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -30,6 +36,7 @@ from rasa.utils.endpoints import read_endpoint_config
 
 from bot.connections import REDIS_SOCKET_TIMEOUT
 from bot.rasa_runtime.environment import rasa_env
+from bot.rasa_runtime.speedups import dumps, stored_json
 from bot.rasa_runtime.tracker_store import EventLogTrackerStore
 from bot.settings import load
 from tests.domain import project_domain
@@ -223,6 +230,70 @@ def test_a_long_conversation_reads_back_exactly_as_rasas_own_redis_store_does(
     assert dicts(run(store.retrieve_full_tracker(sender))) == dicts(
         run(theirs.retrieve_full_tracker(sender))
     )
+
+
+def every_kind_of_turn(clock: Clock) -> list[Event]:
+    """A turn with every kind of event a served conversation has, filled in as Rasa fills them."""
+    parse_data = {
+        "intent": {"name": "ask_bill_amount", "confidence": 0.93},
+        "entities": [{"entity": "account_number", "value": "1234567890", "start": 0, "end": 10}],
+        "intent_ranking": [
+            {"name": "ask_bill_amount", "confidence": 0.93},
+            {"name": "greet", "confidence": 0.07},
+        ],
+        "text": "1234567890 बिल कितना है",
+        "message_id": "SM0123",
+        "metadata": {"vouch": {"mobile": "+919700001509"}},
+    }
+    return [
+        UserUttered(
+            "1234567890 बिल कितना है",
+            parse_data["intent"],
+            parse_data["entities"],
+            parse_data,
+            timestamp=clock(),
+            input_channel="gateway",
+            message_id="SM0123",
+            metadata={"vouch": {"mobile": "+919700001509"}, "profile_name": None},
+        ),
+        DefinePrevUserUtteredFeaturization(False, timestamp=clock()),
+        EntitiesAdded([{"entity": "area", "value": "Kidwai Nagar"}], timestamp=clock()),
+        SlotSet("account_number", "1234567890", timestamp=clock()),
+        SlotSet("pending_query", ["bill", 2, None], timestamp=clock()),
+        ActionExecuted("account_form", "RulePolicy", 1.0, hide_rule_turn=True, timestamp=clock()),
+        ActiveLoop("account_form", timestamp=clock()),
+        ActionExecutionRejected("account_form", "RulePolicy", 1.0, timestamp=clock()),
+        LoopInterrupted(True, timestamp=clock()),
+        FollowupAction("action_listen", timestamp=clock()),
+        BotUttered(
+            "₹1,250.00 baki hai",
+            {"buttons": None, "custom": {"x": 1}},
+            {"utter_action": "utter_bill", "model_id": "m1"},
+            timestamp=clock(),
+        ),
+        UserUtteranceReverted(timestamp=clock()),
+        ActionExecuted(ACTION_LISTEN_NAME, timestamp=clock()),
+    ]
+
+
+def test_events_keep_the_json_written_and_read_for_the_action_calls(
+    store: EventLogTrackerStore, fresh: EventLogTrackerStore
+) -> None:
+    """What speedups.send_stored_events_as_stored sends: each event saved or read back keeps the
+    JSON its own ``as_dict`` encodes to, for every kind of event a conversation has."""
+    clock = Clock()
+    sender = "whatsapp:+919700001509"
+    saved = grow(store, sender, session_start(clock) + every_kind_of_turn(clock))
+    saved.update(ActionExecuted("utter_greet", timestamp=clock()))  # not saved yet
+
+    *written, unsaved = saved.events
+    assert [stored_json(e) for e in written] == [dumps(e.as_dict()) for e in written]
+    assert stored_json(unsaved) is None
+    read = run(fresh.retrieve(sender))
+    assert read is not None and read is not saved
+    assert len(read.events) == len(written)
+    assert [stored_json(e) for e in read.events] == [dumps(e.as_dict()) for e in read.events]
+    assert [e.as_dict() for e in read.events] == [e.as_dict() for e in written]
 
 
 def test_rasa_builds_this_store_from_endpoints_yml(
