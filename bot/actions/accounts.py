@@ -197,6 +197,11 @@ class ValidateAccountForm(FormValidationAction):
     def name(self) -> str:
         return "validate_account_form"
 
+    def domain_slots(self, domain: DomainDict) -> list[str]:
+        """The form's slots, as bot/intents/accounts.yml lists them: Rasa sends this action no
+        domain (``send_domain: false`` there), and rasa_sdk reads nothing else from it."""
+        return [ACCOUNT_NUMBER]
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:

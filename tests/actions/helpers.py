@@ -89,9 +89,11 @@ def domain() -> dict[str, Any]:
 
 
 def run(action: Action, trk: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Run an action; return (events, messages)."""
+    """Run an action with the domain Rasa sends it (none, unless the domain says it needs
+    one: endpoints.yml's enable_selective_domain); return (events, messages)."""
     dispatcher = CollectingDispatcher()
-    result = action.run(dispatcher, trk, domain())
+    needs_domain = project_domain().does_custom_action_explicitly_need_domain(action.name())
+    result = action.run(dispatcher, trk, domain() if needs_domain else {})
     if asyncio.iscoroutine(result):
         result = asyncio.run(result)
     return list(result), dispatcher.messages
