@@ -12,7 +12,8 @@ past states are built once and then extended event by event (across turns too, w
 tracker store's kept trackers), the deep copies meant for unwritten debug lines are skipped,
 and action responses are checked against their own event's schema first. The model's graph runs
 its nodes in a fixed order instead of through dask's scheduler, and RulePolicy asks only the
-rules whose last previous action is the conversation's.
+rules whose last previous action is the conversation's. Action calls send the events the tracker
+store already encoded as that JSON, and DIET's sparse features are joined in one step.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def install() -> None:
     validate_forms_once_at_activation()
     copy_trackers_without_replay()
     call_predictions_directly()
+    combine_sparse_features_at_once()
 
 
 def cache_action_result_validator() -> None:
@@ -984,3 +986,50 @@ def call_predictions_directly() -> None:
         return outputs
 
     models.RasaModel._rasa_predict = _rasa_predict
+
+
+def combine_sparse_features_at_once() -> None:
+    """Join a message's sparse features side by side in one step, as scipy would in four.
+
+    DIET reads each message's features of each kind (sequence, sentence) as one matrix: Rasa
+    deep-copies the first featurizer's matrix, then ``scipy.sparse.hstack``s the next ones onto
+    it one at a time (``Message._combine_features``), and each ``hstack`` goes through scipy's
+    general ``bmat``. For the usual case, COO matrices of the same height, this builds the
+    matrix ``bmat`` builds (its COO branch: the blocks' data, rows and columns one after the
+    other, columns shifted by the widths before) in one step. Anything else (dense features,
+    other formats, heights that differ) goes to Rasa's own code and its errors.
+    tests/rasa_runtime/test_speedups.py compares the two on the training data's messages.
+    """
+    import numpy as np
+    import scipy.sparse
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.shared.nlu.training_data.message import Message
+    from scipy.sparse._sputils import get_index_dtype, upcast
+
+    rasa_combine = Message._combine_features
+
+    def _combine_features(features: list[Any], featurizers: list[str]) -> Any:
+        matrices = [f.features for f in features]
+        if len(matrices) < 2 or not all(type(m) is scipy.sparse.coo_matrix for m in matrices):
+            return rasa_combine(features, featurizers)
+        height = matrices[0].shape[0]
+        if any(m.shape[0] != height for m in matrices):
+            return rasa_combine(features, featurizers)
+        width = sum(m.shape[1] for m in matrices)
+        nnz = sum(m.nnz for m in matrices)
+        data = np.empty(nnz, dtype=upcast(*(m.dtype for m in matrices)))
+        index_dtype = get_index_dtype(maxval=max(height, width))
+        row = np.empty(nnz, dtype=index_dtype)
+        col = np.empty(nnz, dtype=index_dtype)
+        start = offset = 0
+        for m in matrices:
+            end = start + m.nnz
+            data[start:end] = m.data
+            row[start:end] = m.row
+            np.add(m.col, offset, out=col[start:end], dtype=index_dtype)
+            start, offset = end, offset + m.shape[1]
+        matrix = scipy.sparse.coo_matrix((data, (row, col)), shape=(height, width))
+        first = features[0]
+        return Features(matrix, first.type, first.attribute, featurizers)
+
+    Message._combine_features = staticmethod(_combine_features)

@@ -1274,3 +1274,63 @@ def test_in_process_actions_read_the_events_as_if_through_json(
         assert rasa_speedups.dumps([e.as_dict() for e in tracker.events]) == before
     assert answered > 10  # answers with events, not only empty ones
     assert _Recorder.bodies == []
+
+
+@_with_model
+def test_sparse_features_joined_at_once_are_scipys(
+    predict_graph: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every join DIET asks for while parsing the training data's texts gives the matrix
+    Rasa's one-at-a-time ``hstack`` gives: the same data, rows, columns, types and shape."""
+    import scipy.sparse
+    from rasa.core.channels.channel import UserMessage
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.shared.nlu.training_data.message import Message
+
+    from tests.nlu.components import training_data
+
+    metadata, runner, _ = predict_graph
+    rasas = Message.__dict__["_combine_features"]
+    monkeypatch.setattr(Message, "_combine_features", rasas)
+    rasa_speedups.combine_sparse_features_at_once()
+    ours = Message.__dict__["_combine_features"]
+    assert ours is not rasas
+    joined = []
+
+    def both(features: list[Features], featurizers: list[str]) -> Features | None:
+        theirs = rasas.__func__(features, featurizers)
+        mine = ours.__func__(features, featurizers)
+        if theirs is None or mine is None:
+            assert theirs is mine
+            return theirs
+        assert (mine.type, mine.attribute, mine.origin) == (
+            theirs.type,
+            theirs.attribute,
+            theirs.origin,
+        )
+        assert type(mine.features) is type(theirs.features) is scipy.sparse.coo_matrix
+        assert mine.features.shape == theirs.features.shape
+        for part in ("data", "row", "col"):
+            a, b = getattr(mine.features, part), getattr(theirs.features, part)
+            assert a.dtype == b.dtype and np.array_equal(a, b), part
+        joined.append(len(features))
+        return theirs
+
+    monkeypatch.setattr(Message, "_combine_features", staticmethod(both))
+    texts = [m.get("text") for m in training_data().intent_examples][::7]
+    assert len(texts) > 100
+    for text in texts:
+        runner.run(
+            inputs={"__message__": [UserMessage(text, sender_id=STRANGER)]},
+            targets=[metadata.nlu_target],
+        )
+    assert len(joined) >= 2 * len(texts) and min(joined) >= 2
+
+    # What it does not handle goes to Rasa's code: a single matrix, dense ones, a mismatch.
+    one = Features(scipy.sparse.coo_matrix(np.eye(2)), "sentence", "text", "a")
+    assert ours.__func__([one], ["a"]).features.nnz == 2
+    dense = [Features(np.ones((1, 2)), "sentence", "text", o) for o in "ab"]
+    assert ours.__func__(dense, ["a", "b"]).features.shape == (1, 4)
+    taller = Features(scipy.sparse.coo_matrix(np.eye(3)), "sentence", "text", "b")
+    with pytest.raises(ValueError, match="sequence dimensions do not match"):
+        ours.__func__([one, taller], ["a", "b"])
