@@ -22,6 +22,7 @@ import copy
 import itertools
 import json
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,7 @@ def install() -> None:
     format_rule_states_only_for_debug_lines()
     validate_forms_once_at_activation()
     copy_trackers_without_replay()
+    extend_copies_for_temporary_trackers()
     call_predictions_directly()
     combine_sparse_features_at_once()
 
@@ -936,6 +938,111 @@ def copy_trackers_without_replay() -> None:
         return new
 
     DialogueStateTracker.copy = copy_tracker
+
+
+#: The live tracker whose temporary copy Rasa is building (see below), in this task only.
+_replaying: ContextVar[Any] = ContextVar("bijli_replaying", default=None)
+
+
+def _same_slot_definitions(tracker_slots: dict[str, Any], slots: Any) -> bool:
+    """Whether ``slots`` define the tracker's slots (the same kinds and settings, any value)."""
+    slots = list(slots)
+    if len(slots) != len(tracker_slots):
+        return False
+    for slot in slots:
+        mine = tracker_slots.get(slot.name)
+        if type(mine) is not type(slot):
+            return False
+        ours, theirs = dict(vars(mine)), dict(vars(slot))
+        for state in ("_value", "_has_been_set"):
+            ours.pop(state, None)
+            theirs.pop(state, None)
+        if ours != theirs:
+            return False
+    return True
+
+
+def extend_copies_for_temporary_trackers() -> None:
+    """Build a form's and the slot-mapping validation's temporary trackers from a copy.
+
+    For each call to ``validate_<form>`` and ``action_validate_slot_mappings`` (after every user
+    message) Rasa builds a temporary tracker with ``DialogueStateTracker.from_events``: a new
+    tracker that replays the whole session, then the new events (``FormAction.
+    _temporary_tracker``, ``ActionExtractSlots._execute_validation_action``). That was 7 % of
+    the Rasa server's busy time with every sender unknown (py-spy). While those two run, a
+    ``from_events`` given the live tracker's own events (the same objects, from the first on: no
+    restart cut them), the same sender and slots defined alike, instead copies the live tracker
+    (``DialogueStateTracker.copy``: the state a replay builds, see
+    ``copy_trackers_without_replay``) and applies only the new events, as the replay would.
+    Anything else replays as before. tests/rasa_runtime/test_speedups.py compares the trackers.
+    """
+    from rasa.core.actions.action import ActionExtractSlots
+    from rasa.core.actions.forms import FormAction
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    rasa_from_events = DialogueStateTracker.__dict__["from_events"].__func__
+    rasa_temporary_tracker = FormAction._temporary_tracker
+    rasa_validation = ActionExtractSlots._execute_validation_action
+
+    def from_events(
+        cls: type[DialogueStateTracker],
+        sender_id: str,
+        evts: list[Any],
+        slots: Any = None,
+        max_event_history: int | None = None,
+        sender_source: str | None = None,
+        domain: Any = None,
+    ) -> DialogueStateTracker:
+        live = _replaying.get()
+        if (
+            live is not None
+            and cls is DialogueStateTracker
+            and type(live) is DialogueStateTracker
+            and sender_id == live.sender_id
+            and max_event_history is None
+            and live._max_event_history is None
+            and sender_source is None
+            and live.sender_source is None
+            and not live.is_rule_tracker
+            and slots is not None
+            and len(evts) >= len(live.events)
+            and all(a is b for a, b in zip(evts, live.events, strict=False))
+            and _same_slot_definitions(live.slots, slots)
+        ):
+            tracker = live.copy()
+            for event in evts[len(live.events) :]:
+                tracker.update(event, domain)
+            return tracker
+        return rasa_from_events(
+            cls, sender_id, evts, slots, max_event_history, sender_source, domain
+        )
+
+    def _temporary_tracker(self: FormAction, current_tracker: Any, *args: Any) -> Any:
+        token = _replaying.set(current_tracker)
+        try:
+            return rasa_temporary_tracker(self, current_tracker, *args)
+        finally:
+            _replaying.reset(token)
+
+    async def _execute_validation_action(
+        self: ActionExtractSlots,
+        extraction_events: Any,
+        output_channel: Any,
+        nlg: Any,
+        tracker: Any,
+        domain: Any,
+    ) -> Any:
+        token = _replaying.set(tracker)
+        try:
+            return await rasa_validation(
+                self, extraction_events, output_channel, nlg, tracker, domain
+            )
+        finally:
+            _replaying.reset(token)
+
+    DialogueStateTracker.from_events = classmethod(from_events)
+    FormAction._temporary_tracker = _temporary_tracker
+    ActionExtractSlots._execute_validation_action = _execute_validation_action
 
 
 def call_predictions_directly() -> None:

@@ -1184,6 +1184,130 @@ def test_tracker_copies_hold_what_rasas_replay_builds(monkeypatch: pytest.Monkey
     assert copied.get_slot("language") == "en" and copied.active_loop.rejected
 
 
+RASAS_FROM_EVENTS = DialogueStateTracker.__dict__["from_events"].__func__
+
+
+@pytest.fixture()
+def extended_copies(monkeypatch: pytest.MonkeyPatch) -> list[DialogueStateTracker]:
+    """Both speed-ups installed; returns the trackers copied instead of replayed."""
+    from rasa.core.actions.action import ActionExtractSlots
+    from rasa.core.actions.forms import FormAction
+
+    monkeypatch.setattr(DialogueStateTracker, "copy", DialogueStateTracker.copy)
+    monkeypatch.setattr(
+        DialogueStateTracker, "from_events", DialogueStateTracker.__dict__["from_events"]
+    )
+    monkeypatch.setattr(FormAction, "_temporary_tracker", FormAction._temporary_tracker)
+    monkeypatch.setattr(
+        ActionExtractSlots,
+        "_execute_validation_action",
+        ActionExtractSlots._execute_validation_action,
+    )
+    rasa_speedups.copy_trackers_without_replay()
+    fast_copy = DialogueStateTracker.copy
+    copied: list[DialogueStateTracker] = []
+
+    def copy(self: DialogueStateTracker) -> DialogueStateTracker:
+        copied.append(self)
+        return fast_copy(self)
+
+    monkeypatch.setattr(DialogueStateTracker, "copy", copy)
+    rasa_speedups.extend_copies_for_temporary_trackers()
+    return copied
+
+
+def test_temporary_trackers_from_copies_are_rasas_replays(
+    extended_copies: list[DialogueStateTracker],
+) -> None:
+    """A temporary tracker built from the live one's copy is the tracker Rasa's replay builds,
+    at every point of the conversation tests and of a conversation with undone turns and a
+    restart; with slots defined otherwise, or outside the two callers, Rasa replays."""
+    domain = project_domain()
+    histories = [list(t.events) for t in _conversation_test_trackers()[::2]]
+    histories.append(_undoing_conversation())
+    compared = 0
+    for events in histories:
+        live = DialogueStateTracker(STRANGER, domain.slots)
+        for event in events:
+            live.update(event)
+            extra = [SlotSet("requested_slot", "account_number"), ActionExecuted("account_form")]
+            evts = live.events_after_latest_restart() + extra
+            token = rasa_speedups._replaying.set(live)
+            try:
+                ours = DialogueStateTracker.from_events(live.sender_id, evts, slots=domain.slots)
+            finally:
+                rasa_speedups._replaying.reset(token)
+            theirs = RASAS_FROM_EVENTS(DialogueStateTracker, live.sender_id, evts, domain.slots)
+            assert _state_of(ours) == _state_of(theirs)
+            compared += 1
+    assert compared > 400
+    # Copied wherever no restart cut the session: all but the last events of the last history.
+    assert len(extended_copies) == compared - 3
+
+    live = _conversation()
+    evts = live.events_after_latest_restart()
+    extended_copies.clear()
+    DialogueStateTracker.from_events(live.sender_id, evts, slots=domain.slots)  # no live tracker
+    token = rasa_speedups._replaying.set(live)
+    try:
+        other_slots = [s for s in domain.slots if s.name != "language"]
+        other = DialogueStateTracker.from_events(live.sender_id, evts, slots=other_slots)
+        someone_else = DialogueStateTracker.from_events("someone-else", evts, slots=domain.slots)
+    finally:
+        rasa_speedups._replaying.reset(token)
+    assert extended_copies == []
+    assert "language" not in other.slots
+    assert someone_else.sender_id == "someone-else"
+
+
+def test_forms_and_slot_validation_get_their_temporary_trackers_from_copies(
+    extended_copies: list[DialogueStateTracker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.core.actions.action import ActionExtractSlots
+    from rasa.core.actions.forms import FormAction
+
+    domain = project_domain()
+    live = _conversation()
+    form = FormAction("account_form", None)
+    additional = [SlotSet("account_number", "456789")]
+
+    ours = form._temporary_tracker(live, additional, domain)
+
+    assert extended_copies == [live]
+    theirs = RASAS_FROM_EVENTS(
+        DialogueStateTracker,
+        live.sender_id,
+        [
+            *live.events,
+            SlotSet("requested_slot", "account_number"),
+            ActionExecuted("account_form"),
+            *additional,
+        ],
+        domain.slots,
+    )
+    assert _state_of(ours) == _state_of(theirs)
+
+    validated: list[DialogueStateTracker] = []
+
+    async def run_custom_action(self: Any, name: str, *args: Any) -> list[Event]:
+        validated.append(args[2])
+        return []
+
+    monkeypatch.setattr(ActionExtractSlots, "_run_custom_action", run_custom_action)
+    extended_copies.clear()
+    events = asyncio.run(
+        ActionExtractSlots(None)._execute_validation_action(
+            additional, CollectingOutputChannel(), None, live, domain
+        )
+    )
+    assert events == additional
+    assert extended_copies == [live]
+    theirs = RASAS_FROM_EVENTS(
+        DialogueStateTracker, live.sender_id, [*live.events, *additional], domain.slots
+    )
+    assert _state_of(validated[0]) == _state_of(theirs)
+
+
 # Predictions called directly --------------------------------------------------------------------
 
 
