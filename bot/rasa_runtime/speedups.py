@@ -945,19 +945,21 @@ _replaying: ContextVar[Any] = ContextVar("bijli_replaying", default=None)
 
 
 def _same_slot_definitions(tracker_slots: dict[str, Any], slots: Any) -> bool:
-    """Whether ``slots`` define the tracker's slots (the same kinds and settings, any value)."""
+    """Whether ``slots`` define the tracker's slots: the same slots, each a copy of the same
+    definition. A tracker's slots are shallow copies (``copy.copy``) of the domain's, so a copy
+    shares its definition's ``mappings`` list; a new domain's slots have lists of their own."""
     slots = list(slots)
     if len(slots) != len(tracker_slots):
         return False
     for slot in slots:
         mine = tracker_slots.get(slot.name)
-        if type(mine) is not type(slot):
-            return False
-        ours, theirs = dict(vars(mine)), dict(vars(slot))
-        for state in ("_value", "_has_been_set"):
-            ours.pop(state, None)
-            theirs.pop(state, None)
-        if ours != theirs:
+        if (
+            mine is None
+            or type(mine) is not type(slot)
+            or mine.mappings is not slot.mappings
+            or mine.initial_value != slot.initial_value
+            or mine.influence_conversation != slot.influence_conversation
+        ):
             return False
     return True
 

@@ -1253,6 +1253,10 @@ def test_temporary_trackers_from_copies_are_rasas_replays(
         other_slots = [s for s in domain.slots if s.name != "language"]
         other = DialogueStateTracker.from_events(live.sender_id, evts, slots=other_slots)
         someone_else = DialogueStateTracker.from_events("someone-else", evts, slots=domain.slots)
+        # The same slots, as another load of the domain (a new model) defines them.
+        reloaded = project_domain.__wrapped__()
+        assert [s.name for s in reloaded.slots] == [s.name for s in domain.slots]
+        DialogueStateTracker.from_events(live.sender_id, evts, slots=reloaded.slots)
     finally:
         rasa_speedups._replaying.reset(token)
     assert extended_copies == []
