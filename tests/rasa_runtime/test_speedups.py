@@ -1319,7 +1319,9 @@ def test_forms_and_slot_validation_get_their_temporary_trackers_from_copies(
 def test_predictions_called_directly_give_what_rasas_call_gives(
     predict_graph: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import tensorflow as tf
     from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+    from rasa.utils.tensorflow import models
     from rasa.utils.tensorflow.models import RasaModel
 
     metadata, runner, _ = predict_graph
@@ -1343,9 +1345,11 @@ def test_predictions_called_directly_give_what_rasas_call_gives(
 
     # Rasa's call, counted: after the speed-up it runs only for each model's first prediction.
     calls: list[str] = []
+    batches: list[Any] = []
 
     def counted(self: RasaModel, batch_in: Any) -> Any:
         calls.append(type(self).__name__)
+        batches.append(batch_in)
         return rasas(self, batch_in)
 
     monkeypatch.setattr(RasaModel, "_rasa_predict", counted)
@@ -1354,6 +1358,17 @@ def test_predictions_called_directly_give_what_rasas_call_gives(
     ours = predict()
 
     assert calls == [type(diet.model).__name__]
+    # The compiled function's own outputs, read back as keras reads them.
+    concrete, specs = diet.model.__dict__["_bijli_direct"]
+    raw = concrete._call_flat(
+        [
+            tf.convert_to_tensor(value, dtype_hint=spec.dtype)
+            for value, spec in zip(batches[0], specs, strict=True)
+        ],
+        concrete.captured_inputs,
+    )
+    sync = models.tf_utils.sync_to_numpy_or_python_type
+    _same_outputs(rasa_speedups.numpy_outputs(raw, sync), sync(raw))
     for a, b in zip(ours, theirs, strict=True):
         assert a["intent"]["name"] == b["intent"]["name"]
         assert a["entities"] == b["entities"]
@@ -1462,3 +1477,79 @@ def test_sparse_features_joined_at_once_are_scipys(
     taller = Features(scipy.sparse.coo_matrix(np.eye(3)), "sentence", "text", "b")
     with pytest.raises(ValueError, match="sequence dimensions do not match"):
         ours.__func__([one, taller], ["a", "b"])
+
+
+def _same_outputs(a: Any, b: Any) -> None:
+    assert type(a) is type(b)
+    if isinstance(a, dict):
+        assert list(a) == list(b)
+        for key in a:
+            _same_outputs(a[key], b[key])
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    else:
+        assert a == b
+
+
+def test_outputs_read_back_as_keras_reads_them() -> None:
+    """numpy_outputs gives what keras's sync_to_numpy_or_python_type gives: NumPy arrays,
+    Python numbers for scalars, dicts in their own key order; other structures go to keras."""
+    import tensorflow as tf
+    from rasa.utils.tensorflow import models
+
+    sync = models.tf_utils.sync_to_numpy_or_python_type
+    outputs = {
+        "i_scores": tf.constant([[0.25, 0.75]]),
+        "e_ids": tf.constant([[1, 0, 2]], dtype=tf.int64),
+        "count": tf.constant(3),
+        "diagnostic_data": {"text": {"attention": tf.zeros((1, 2)), "none": None}},
+        "already": np.float32(0.5),
+        "name": "DIET",
+    }
+    ours = rasa_speedups.numpy_outputs(outputs, sync)
+    _same_outputs(ours, sync(outputs))
+    assert ours["count"] == 3 and type(ours["count"]) is int
+    for other in ([tf.constant(1.0)], {"pair": (tf.constant(1), tf.constant(2))}):
+        _same_outputs(rasa_speedups.numpy_outputs(other, sync), sync(other))
+
+
+def test_what_loading_made_is_frozen_once_the_model_is_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each Sanic worker freezes what is alive once Rasa's listener has loaded the model, and
+    the action server once it has started."""
+    import gc
+
+    import rasa.core.run
+    import rasa_sdk.endpoint
+    from sanic import Sanic
+
+    loaded = object()
+
+    async def load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
+        assert gc.get_freeze_count() == 0  # not before the model is loaded
+        return loaded
+
+    monkeypatch.setattr(rasa.core.run, "load_agent_on_start", load_agent_on_start)
+    rasa_speedups.freeze_what_loading_made()
+    assert gc.get_freeze_count() == 0
+    try:
+        assert asyncio.run(rasa.core.run.load_agent_on_start("model", None, None)) is loaded
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
+
+    registered: list[tuple[Any, str]] = []
+    monkeypatch.setattr(
+        Sanic, "register_listener", lambda self, fn, event: registered.append((fn, event))
+    )
+    monkeypatch.setattr(rasa_sdk.endpoint, "create_app", rasa_sdk.endpoint.create_app)
+    monkeypatch.setattr("sanic.Sanic._app_registry", {})
+    rasa_speedups.fast_action_server_requests()
+    app = rasa_sdk.endpoint.create_app("bot.actions")
+    assert (rasa_speedups._freeze_listener, "after_server_start") in registered
+    try:
+        asyncio.run(rasa_speedups._freeze_listener(app, None))
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
