@@ -13,7 +13,9 @@ tracker store's kept trackers), the deep copies meant for unwritten debug lines 
 and action responses are checked against their own event's schema first. The model's graph runs
 its nodes in a fixed order instead of through dask's scheduler, and RulePolicy asks only the
 rules whose last previous action is the conversation's. Action calls send the events the tracker
-store already encoded as that JSON, and DIET's sparse features are joined in one step.
+store already encoded as that JSON; a form's and the slot validation's temporary trackers are
+copies, not replays; DIET's sparse features are joined in one step and its outputs read back
+without tf.nest; and what loading the model made is frozen out of the garbage collector's way.
 """
 
 from __future__ import annotations
@@ -307,7 +309,7 @@ _domain_json: list[Any] = [None, None]
 
 
 def _encoded_domain(data: dict[str, Any]) -> Any:
-    """The domain as JSON, encoded once (about 84 kB, sent with every validation call)."""
+    """The domain as JSON, encoded once (about 99 kB, for each action that needs it)."""
     if _domain_json[0] is not data:
         _domain_json[:] = [data, orjson.Fragment(dumps(data))]
     return _domain_json[1]
