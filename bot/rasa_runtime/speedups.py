@@ -1001,6 +1001,8 @@ def extend_copies_for_temporary_trackers() -> None:
         domain: Any = None,
     ) -> DialogueStateTracker:
         live = _replaying.get()
+        if live is not None and slots is not None and not isinstance(slots, list):
+            slots = list(slots)  # read twice below
         if (
             live is not None
             and cls is DialogueStateTracker
@@ -1136,7 +1138,7 @@ def numpy_outputs(outputs: Any, sync: Any) -> Any:
 
 
 def combine_sparse_features_at_once() -> None:
-    """Join a message's sparse features side by side in one step, as scipy would in four.
+    """Join a message's sparse features side by side in one step, where Rasa takes three.
 
     DIET reads each message's features of each kind (sequence, sentence) as one matrix: Rasa
     deep-copies the first featurizer's matrix, then ``scipy.sparse.hstack``s the next ones onto
@@ -1189,8 +1191,10 @@ def freeze_alive_objects() -> None:
     as long as it does, and every full collection walked them all again: about 70 ms each, three
     in ten seconds of the bench's load with every sender unknown (2 % of the Rasa process's CPU,
     and a 70 ms pause for every reply waiting then), against 1 ms each once frozen (gc
-    callbacks). Frozen objects are used as before; they are only never examined, and never
-    freed. The gc module documents ``freeze`` for long-lived processes.
+    callbacks). Frozen objects are used as before; the collector only never examines them, so
+    one of them in a reference cycle is never freed (a model replaced through Rasa's HTTP API
+    would stay in memory; `bijli rasa-server` loads one model, at start). ``gc.freeze`` is the
+    gc module's own way to set objects aside in a generation that collections skip.
     """
     import gc
 

@@ -1252,6 +1252,11 @@ def test_temporary_trackers_from_copies_are_rasas_replays(
     try:
         other_slots = [s for s in domain.slots if s.name != "language"]
         other = DialogueStateTracker.from_events(live.sender_id, evts, slots=other_slots)
+        # Slots given as a generator, read once to compare and still all there for the replay.
+        generated = DialogueStateTracker.from_events(
+            live.sender_id, evts, slots=(s for s in other_slots)
+        )
+        assert list(generated.slots) == [s.name for s in other_slots]
         someone_else = DialogueStateTracker.from_events("someone-else", evts, slots=domain.slots)
         # The same slots, as another load of the domain (a new model) defines them.
         reloaded = project_domain.__wrapped__()
