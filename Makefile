@@ -42,9 +42,10 @@ $(VENV)/.installed:
 	$(PY) -m pip check
 	@touch $@
 
-# The venv is shared between clones: point its editable install at this clone every time.
+# The venv is shared between clones: point its editable install at this clone every time. The
+# check runs from / so that it sees what `bijli` imports (python -c would find ./bot first).
 venv: $(VENV)/.installed
-	@$(PY) -c 'import bot, pathlib, sys; sys.exit(pathlib.Path(bot.__file__).parent.parent != pathlib.Path.cwd())' 2>/dev/null \
+	@(cd / && $(PY) -c 'import bot, pathlib, sys; sys.exit(pathlib.Path(bot.__file__).resolve().parent.parent != pathlib.Path(sys.argv[1]).resolve())' '$(CURDIR)') 2>/dev/null \
 		|| $(PY) -m pip install -q --no-deps --no-build-isolation -e .
 
 train: venv

@@ -92,7 +92,8 @@ def process(
     with open(logs / f"{name}.log", "wb") as log:
         proc = subprocess.Popen(
             argv,
-            env={**os.environ, **env},
+            # This checkout's code, whichever clone the shared venv's editable install names.
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

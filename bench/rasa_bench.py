@@ -143,9 +143,10 @@ def serve(
     """Run a server until the block ends; yield how long it took to answer, and its pid."""
     log = open(CACHE / f"{name}.log", "wb")  # noqa: SIM115
     started = time.monotonic()
-    proc = subprocess.Popen(
-        argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=cwd
-    )
+    # This checkout's code, whichever clone the shared venv's editable install names (a
+    # caller's PYTHONPATH, as rasa_ab.py's, wins).
+    env = {"PYTHONPATH": str(ROOT), **os.environ, **env}
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         while True:
             if proc.poll() is not None:
