@@ -92,8 +92,9 @@ def process(
     with open(logs / f"{name}.log", "wb") as log:
         proc = subprocess.Popen(
             argv,
-            # This checkout's code, whichever clone the shared venv's editable install names.
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            # This checkout's code, whichever clone the shared venv's editable install names
+            # (an ``env`` that names its own wins).
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

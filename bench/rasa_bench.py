@@ -143,9 +143,9 @@ def serve(
     """Run a server until the block ends; yield how long it took to answer, and its pid."""
     log = open(CACHE / f"{name}.log", "wb")  # noqa: SIM115
     started = time.monotonic()
-    # This checkout's code, whichever clone the shared venv's editable install names (a
-    # caller's PYTHONPATH, as rasa_ab.py's, wins).
-    env = {"PYTHONPATH": str(ROOT), **os.environ, **env}
+    # This checkout's code, whichever clone the shared venv's editable install names (an
+    # ``env`` that names its own, as rasa_ab.py's does, wins).
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         while True:

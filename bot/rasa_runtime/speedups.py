@@ -949,11 +949,10 @@ def copy_trackers_without_replay() -> None:
 _replaying: ContextVar[Any] = ContextVar("bijli_replaying", default=None)
 
 
-def _same_slot_definitions(tracker_slots: dict[str, Any], slots: Any) -> bool:
+def _same_slot_definitions(tracker_slots: dict[str, Any], slots: list[Any]) -> bool:
     """Whether ``slots`` define the tracker's slots: the same slots, each a copy of the same
     definition. A tracker's slots are shallow copies (``copy.copy``) of the domain's, so a copy
     shares its definition's ``mappings`` list; a new domain's slots have lists of their own."""
-    slots = list(slots)
     if len(slots) != len(tracker_slots):
         return False
     for slot in slots:
