@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.request
 from typing import TYPE_CHECKING
 
 import redis as redis_lib
@@ -110,6 +111,38 @@ def redis(cfg: settings_mod.Settings | None = None, *, blocking: bool = False) -
         return found
 
 
+def environment_read_per_request() -> bool:
+    """Whether ``requests`` must go on reading this process's environment on every request.
+
+    A session that trusts the environment (``requests``' default) looks, on every request, for
+    proxy variables (and ``no_proxy``, per URL), a netrc file and a CA bundle variable: about a
+    tenth of a worker's send. Only the first two depend on the request; where neither exists,
+    :func:`read_environment_once` sends exactly the same requests without looking.
+    """
+    if urllib.request.getproxies() or os.environ.get("NETRC"):
+        return True
+    from requests.utils import NETRC_FILES
+
+    return any(os.path.exists(os.path.expanduser(f"~/{name}")) for name in NETRC_FILES)
+
+
+def read_environment_once(session: requests.Session) -> requests.Session:
+    """Make ``session`` read the environment now instead of on every request, when it can.
+
+    The CA bundle variables are read once into ``session.verify``, as ``requests`` would read
+    them for a request that does not name its own; proxy variables or a netrc file leave the
+    session as ``requests`` made it, so they are honoured as before. A process's environment
+    does not change under it.
+    """
+    if environment_read_per_request():
+        return session
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and session.verify is True:
+        session.verify = bundle
+    session.trust_env = False
+    return session
+
+
 def http() -> requests.Session:
     """The process's HTTP session (for Rasa)."""
     global _http
@@ -117,7 +150,7 @@ def http() -> requests.Session:
         if _http is None:
             import requests
 
-            _http = requests.Session()
+            _http = read_environment_once(requests.Session())
         return _http
 
 
@@ -154,7 +187,9 @@ __all__ = [
     "RedisNotConfigured",
     "engine",
     "engine_for",
+    "environment_read_per_request",
     "http",
+    "read_environment_once",
     "redis",
     "redis_client",
     "redis_url",

@@ -171,11 +171,10 @@ _clients_lock = threading.Lock()
 
 def make_client(cfg: Settings) -> Client:
     """A ``twilio.rest.Client`` for the settings, pointed at ``TWILIO_API_BASE_URL`` when set."""
-    client = Client(
-        cfg.twilio_account_sid,
-        cfg.twilio_auth_token,
-        http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT),
-    )
+    http_client = TwilioHttpClient(timeout=HTTP_TIMEOUT)
+    if http_client.session is not None:
+        connections.read_environment_once(http_client.session)
+    client = Client(cfg.twilio_account_sid, cfg.twilio_auth_token, http_client=http_client)
     if cfg.twilio_api_base_url:
         # twilio 8.x: each domain holds its base URL; Messages live on the ``api`` domain,
         # Content templates on ``content`` (the fake serves both).
