@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 import requests
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, literal_column, select, update
 from sqlalchemy.engine import Engine
 
 from bot import connections, handoffs, signing, twilio_client
@@ -39,6 +39,7 @@ from bot.logfmt import kv
 from bot.phone import mask
 from bot.store import (
     Consumer,
+    Handoff,
     InboundMessage,
     Staff,
     audit,
@@ -65,7 +66,8 @@ REPLIES_KEY = "bijli:inbound:replies:{id}"
 
 
 # Built once (building a statement costs more than running it): the message, whether its
-# sender is active staff, and the language of the sender's first account.
+# sender is active staff, the language of the sender's first account, and whether the sender
+# has an open handoff (only then can an agent hold the conversation).
 _JOB_INPUT = select(
     InboundMessage.channel,
     InboundMessage.from_number,
@@ -84,6 +86,14 @@ _JOB_INPUT = select(
     .limit(1)
     .scalar_subquery()
     .label("language"),
+    exists()
+    .where(
+        Handoff.channel == InboundMessage.channel,
+        Handoff.mobile == InboundMessage.from_number,
+        # A literal, as in the partial index of open handoffs, so that the index serves it.
+        Handoff.state != literal_column(f"'{handoffs.CLOSED}'"),
+    )
+    .label("handoff_open"),
 ).where(InboundMessage.id == bindparam("id"))
 _MARK_ANSWERED = (
     update(InboundMessage.__table__)
@@ -153,7 +163,7 @@ def handle_inbound(inbound_id: int) -> str:
         )
         role = "staff" if row.staff else "consumer"
         language = row.language
-        if not paused and replies is None and texts.keyword(body) is None:
+        if row.handoff_open and not paused and replies is None and texts.keyword(body) is None:
             # STOP, START and HELP are still the gateway's to answer when an agent holds the
             # conversation; the message is in the inbox either way (the agent's page reads it).
             routing = handoffs.route_to_agent(session, cfg, channel, mobile)

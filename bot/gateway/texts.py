@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 from pathlib import Path
 
 from bot import catalogue
@@ -42,13 +43,17 @@ def normalise_keyword(body: str) -> str:
     return re.sub(r"\s+", " ", kept).strip()
 
 
+@cache
+def _keywords() -> dict[str, tuple[str, str]]:
+    """Each keyword, normalised, to its ``(kind, language)``; the file's first entry wins."""
+    index: dict[str, tuple[str, str]] = {}
+    for kind, words in catalogue.load(MESSAGES_FILE).get("keywords", {}).items():
+        for word, language in words.items():
+            index.setdefault(normalise_keyword(str(word)), (str(kind), str(language)))
+    return index
+
+
 def keyword(body: str) -> tuple[str, str] | None:
     """``(kind, language)`` when the whole message is an opt-out, opt-in or help keyword."""
     wanted = normalise_keyword(body)
-    if not wanted:
-        return None
-    for kind, words in catalogue.load(MESSAGES_FILE).get("keywords", {}).items():
-        for word, language in words.items():
-            if normalise_keyword(str(word)) == wanted:
-                return str(kind), str(language)
-    return None
+    return _keywords().get(wanted) if wanted else None

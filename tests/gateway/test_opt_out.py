@@ -148,3 +148,21 @@ def test_keyword_matching_ignores_case_punctuation_and_spaces():
     assert texts.keyword("बंद करो।") == ("opt_out", "hi")
     assert texts.keyword("stop bill") is None
     assert texts.keyword("🙏") is None
+
+
+def test_every_keyword_in_the_file_is_found_as_the_first_entry_that_matches_it():
+    from bot import catalogue
+
+    entries = [
+        (str(word), (str(kind), str(language)))
+        for kind, words in catalogue.load(texts.MESSAGES_FILE)["keywords"].items()
+        for word, language in words.items()
+    ]
+    assert len(entries) >= 10
+    for word, _ in entries:
+        first = next(
+            found
+            for other, found in entries
+            if texts.normalise_keyword(other) == texts.normalise_keyword(word)
+        )
+        assert texts.keyword(f" {word.upper()}! ") == first
