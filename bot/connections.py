@@ -1,4 +1,4 @@
-"""The connections a process holds: one database engine, one Redis client, one HTTP session.
+"""The connections a process holds: one database engine, one Redis client, one HTTP client.
 
 The web process, the worker, the action server and the CLI all take them from here. Each is made
 on first use and cached for the process; after a ``fork()`` the child drops what it inherited
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     import requests
+    import urllib3
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
@@ -48,7 +49,7 @@ _lock = threading.Lock()
 _settings: settings_mod.Settings | None = None
 _engines: dict[str, Engine] = {}
 _redis: dict[tuple[str, bool], redis_lib.Redis] = {}
-_http: requests.Session | None = None
+_rasa_http: urllib3.PoolManager | None = None
 
 
 def settings() -> settings_mod.Settings:
@@ -143,24 +144,35 @@ def read_environment_once(session: requests.Session) -> requests.Session:
     return session
 
 
-def http() -> requests.Session:
-    """The process's HTTP session (for Rasa)."""
-    global _http
-    with _lock:
-        if _http is None:
-            import requests
+def rasa_http() -> urllib3.PoolManager:
+    """The process's HTTP client for Rasa's channel: urllib3, without ``requests``.
 
-            _http = read_environment_once(requests.Session())
-        return _http
+    A worker posts to Rasa once a message, and ``requests``' preparation of a call (hooks,
+    cookies, merging settings) cost twice urllib3's whole request. Rasa is a service of this
+    stack, so no proxy variable applies to it; an ``https`` RASA_URL is verified against the
+    bundle ``requests`` would use (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, else certifi's). Nothing
+    is retried here: a failed post fails the job, which RQ retries.
+    """
+    global _rasa_http
+    with _lock:
+        if _rasa_http is None:
+            import certifi
+            import urllib3
+
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            _rasa_http = urllib3.PoolManager(
+                retries=False, cert_reqs="CERT_REQUIRED", ca_certs=bundle or certifi.where()
+            )
+        return _rasa_http
 
 
 def _forget_after_fork() -> None:
     # The child must open its own connections and must not close its parent's.
-    global _http
+    global _rasa_http
     for eng in _engines.values():
         eng.dispose(close=False)
     # (redis-py's pools notice the new pid and reconnect by themselves.)
-    _http = None
+    _rasa_http = None
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
@@ -168,18 +180,18 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 def reset() -> None:
     """Close everything and forget the settings, so the next call reads the environment again."""
-    global _settings, _http
+    global _settings, _rasa_http
     with _lock:
         for eng in _engines.values():
             eng.dispose()
         for client in _redis.values():
             client.close()
-        if _http is not None:
-            _http.close()
+        if _rasa_http is not None:
+            _rasa_http.clear()
         _engines.clear()
         _redis.clear()
         _settings = None
-        _http = None
+        _rasa_http = None
 
 
 __all__ = [
@@ -188,7 +200,7 @@ __all__ = [
     "engine",
     "engine_for",
     "environment_read_per_request",
-    "http",
+    "rasa_http",
     "read_environment_once",
     "redis",
     "redis_client",

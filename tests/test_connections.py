@@ -112,13 +112,23 @@ def test_without_a_proxy_requests_go_straight_to_the_server(bare_environment, re
     assert seen == ["/direct"]
 
 
-def test_the_twilio_client_and_the_rasa_session_read_the_environment_once(
-    bare_environment, gw_settings
-):
+def test_the_twilio_client_reads_the_environment_once(bare_environment, gw_settings):
     client = twilio_client.make_client(gw_settings)
     assert client.http_client.session.trust_env is False
+
+
+def test_the_rasa_client_verifies_https_against_the_bundle_requests_would_use(
+    bare_environment, monkeypatch
+):
+    import certifi
+
     connections.reset()
     try:
-        assert connections.http().trust_env is False
+        pools = connections.rasa_http()
+        assert pools.connection_pool_kw["ca_certs"] == certifi.where()
+        assert pools.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
+        connections.reset()
+        assert connections.rasa_http().connection_pool_kw["ca_certs"] == "/etc/ssl/bundle.pem"
     finally:
         connections.reset()

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
-import requests
+import urllib3
 from sqlalchemy import bindparam, exists, literal_column, select, update
 from sqlalchemy.engine import Engine
 
@@ -402,20 +402,21 @@ def ask_rasa(
     try:
         # A new connection per message: a kept-alive one would stick to the Sanic worker that
         # accepted it, so a few RQ workers could all land on one Rasa worker.
-        response = connections.http().post(
+        response = connections.rasa_http().request(
+            "POST",
             url,
-            data=body,
-            timeout=(3.05, RASA_TIMEOUT),
+            body=body,
             headers={**headers, "Connection": "close"},
+            timeout=urllib3.Timeout(connect=3.05, read=RASA_TIMEOUT),
         )
-    except requests.RequestException as exc:
+    except urllib3.exceptions.HTTPError as exc:
         raise RasaUnavailable(f"Rasa unreachable: {type(exc).__name__}") from exc
-    if response.status_code != 200:
+    if response.status != 200:
         error = _error_of(response)
-        if response.status_code == 500 and error:
+        if response.status == 500 and error:
             raise RasaTurnFailed(f"Rasa's turn failed: {error}")
         raise RasaUnavailable(
-            f"Rasa answered HTTP {response.status_code}" + (f": {error}" if error else "")
+            f"Rasa answered HTTP {response.status}" + (f": {error}" if error else "")
         )
     try:
         answer = response.json()
@@ -427,7 +428,7 @@ def ask_rasa(
     return replies
 
 
-def _error_of(response: requests.Response) -> str:
+def _error_of(response: urllib3.BaseHTTPResponse) -> str:
     """The channel's ``{"error": …}`` with its details, or "" for any other body."""
     try:
         data = response.json()

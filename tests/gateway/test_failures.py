@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
@@ -153,6 +155,90 @@ def test_an_answer_with_nothing_to_send_is_a_failure(gw_settings, stub_rasa, mon
     )
     with pytest.raises(inbound.RasaTurnFailed, match="nothing to send"):
         inbound.ask_rasa(gw_settings, "sms", NUMBER, "hello", "consumer")
+
+
+class ScriptedRasa(BaseHTTPRequestHandler):
+    """Answers every POST with ``answer`` (status, body): a Rasa that misbehaves."""
+
+    answer: tuple[int, bytes] = (200, b"[]")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, body = self.answer
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted_rasa(gw_settings):
+    """Settings whose RASA_URL is a ScriptedRasa, and a function that scripts its answer."""
+    handler = type("Handler", (ScriptedRasa,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def script(status: int, body: bytes) -> None:
+        handler.answer = (status, body)
+
+    try:
+        yield (
+            gw_settings.with_overrides(rasa_url=f"http://127.0.0.1:{server.server_address[1]}"),
+            script,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_rasa_not_listening_is_unavailable(gw_settings):
+    from bot.dev.embedded_redis import free_port
+
+    nowhere = gw_settings.with_overrides(rasa_url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(inbound.RasaUnavailable, match="unreachable: NewConnectionError"):
+        inbound.ask_rasa(nowhere, "sms", NUMBER, "hello", "consumer")
+
+
+def test_rasa_slower_than_the_timeout_is_unavailable(gw_settings, stub_rasa, monkeypatch):
+    monkeypatch.setattr(inbound, "RASA_TIMEOUT", 0.3)
+    stub_rasa.delays["slow"] = 2.0
+    with pytest.raises(inbound.RasaUnavailable, match="unreachable: ReadTimeoutError"):
+        inbound.ask_rasa(gw_settings, "sms", NUMBER, "slow", "consumer")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "match"),
+    [
+        (200, b"<html>proxy error</html>", inbound.RasaUnavailable, "not JSON"),
+        (200, b"\xff\xfe", inbound.RasaUnavailable, "not JSON"),
+        (503, b"", inbound.RasaUnavailable, "HTTP 503$"),
+        (
+            502,
+            b'{"error": "upstream", "after": 3}',
+            inbound.RasaUnavailable,
+            "502: upstream after=3",
+        ),
+        (500, b'{"error": "action_failed", "action": "x"}', inbound.RasaTurnFailed, "action=x"),
+        (500, b"Internal Server Error", inbound.RasaUnavailable, "HTTP 500$"),
+        (200, b'[{"text": "namaste"}]', None, ""),
+    ],
+)
+def test_what_rasa_answers_decides_between_a_reply_a_failed_turn_and_unavailable(
+    scripted_rasa, status, body, error, match
+):
+    cfg, script = scripted_rasa
+    script(status, body)
+    if error is None:
+        assert inbound.ask_rasa(cfg, "sms", NUMBER, "hello", "consumer") == [
+            inbound.Reply("namaste")
+        ]
+        return
+    with pytest.raises(error, match=match):
+        inbound.ask_rasa(cfg, "sms", NUMBER, "hello", "consumer")
 
 
 def test_a_worker_with_the_wrong_secret_is_refused_and_dead_letters(
