@@ -24,7 +24,6 @@ from bot import settings as settings_mod
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    import requests
     import urllib3
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
@@ -113,12 +112,12 @@ def redis(cfg: settings_mod.Settings | None = None, *, blocking: bool = False) -
 
 
 def environment_read_per_request() -> bool:
-    """Whether ``requests`` must go on reading this process's environment on every request.
+    """Whether ``requests`` reads something in this environment that depends on the request.
 
-    A session that trusts the environment (``requests``' default) looks, on every request, for
-    proxy variables (and ``no_proxy``, per URL), a netrc file and a CA bundle variable: about a
-    tenth of a worker's send. Only the first two depend on the request; where neither exists,
-    :func:`read_environment_once` sends exactly the same requests without looking.
+    A ``requests`` session looks, on every request, for proxy variables (and ``no_proxy``, per
+    URL), a netrc file and a CA bundle variable. Where there is no proxy variable and no netrc
+    file, only the CA bundle is left, which :func:`ca_bundle` reads once; a client that does
+    not use ``requests`` then sends exactly what ``requests`` would.
     """
     if urllib.request.getproxies() or os.environ.get("NETRC"):
         return True
@@ -127,21 +126,15 @@ def environment_read_per_request() -> bool:
     return any(os.path.exists(os.path.expanduser(f"~/{name}")) for name in NETRC_FILES)
 
 
-def read_environment_once(session: requests.Session) -> requests.Session:
-    """Make ``session`` read the environment now instead of on every request, when it can.
-
-    The CA bundle variables are read once into ``session.verify``, as ``requests`` would read
-    them for a request that does not name its own; proxy variables or a netrc file leave the
-    session as ``requests`` made it, so they are honoured as before. A process's environment
-    does not change under it.
-    """
-    if environment_read_per_request():
-        return session
+def ca_bundle() -> str:
+    """The CA bundle ``requests`` verifies HTTPS against: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE,
+    else certifi's."""
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle and session.verify is True:
-        session.verify = bundle
-    session.trust_env = False
-    return session
+    if bundle:
+        return bundle
+    import certifi
+
+    return str(certifi.where())
 
 
 def rasa_http() -> urllib3.PoolManager:
@@ -150,18 +143,16 @@ def rasa_http() -> urllib3.PoolManager:
     A worker posts to Rasa once a message, and ``requests``' preparation of a call (hooks,
     cookies, merging settings) cost twice urllib3's whole request. Rasa is a service of this
     stack, so no proxy variable applies to it; an ``https`` RASA_URL is verified against the
-    bundle ``requests`` would use (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, else certifi's). Nothing
+    bundle ``requests`` would use (:func:`ca_bundle`). Nothing
     is retried here: a failed post fails the job, which RQ retries.
     """
     global _rasa_http
     with _lock:
         if _rasa_http is None:
-            import certifi
             import urllib3
 
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             _rasa_http = urllib3.PoolManager(
-                retries=False, cert_reqs="CERT_REQUIRED", ca_certs=bundle or certifi.where()
+                retries=False, cert_reqs="CERT_REQUIRED", ca_certs=ca_bundle()
             )
         return _rasa_http
 
@@ -199,9 +190,9 @@ __all__ = [
     "RedisNotConfigured",
     "engine",
     "engine_for",
+    "ca_bundle",
     "environment_read_per_request",
     "rasa_http",
-    "read_environment_once",
     "redis",
     "redis_client",
     "redis_url",

@@ -25,6 +25,10 @@ template (``ContentSid`` + ``ContentVariables``) outside it, as WhatsApp require
 buttons goes as a ``twilio/quick-reply`` Content template whatever the window
 (``template_only``); :func:`create_content` makes such templates through Twilio's Content API
 (bot/gateway/quick_replies.py decides when, and caches their sids).
+
+The client's requests go through urllib3 (:mod:`bot.twilio_http`) unless a proxy variable or a
+netrc file is set, when twilio-python's own ``requests`` client reads them; both fail with
+``requests``' exceptions.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageList
@@ -67,6 +72,7 @@ from bot.store import (
     session_scope,
     set_opt_out,
 )
+from bot.twilio_http import Urllib3HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +177,12 @@ _clients_lock = threading.Lock()
 
 def make_client(cfg: Settings) -> Client:
     """A ``twilio.rest.Client`` for the settings, pointed at ``TWILIO_API_BASE_URL`` when set."""
-    http_client = TwilioHttpClient(timeout=HTTP_TIMEOUT)
-    if http_client.session is not None:
-        connections.read_environment_once(http_client.session)
+    http_client: HttpClient
+    if connections.environment_read_per_request():
+        # A proxy variable or a netrc file: twilio-python's own client (requests) reads them.
+        http_client = TwilioHttpClient(timeout=HTTP_TIMEOUT)
+    else:
+        http_client = Urllib3HttpClient(timeout=HTTP_TIMEOUT)
     client = Client(cfg.twilio_account_sid, cfg.twilio_auth_token, http_client=http_client)
     if cfg.twilio_api_base_url:
         # twilio 8.x: each domain holds its base URL; Messages live on the ``api`` domain,

@@ -1,4 +1,4 @@
-"""HTTP sessions read the environment once when nothing in it depends on the request."""
+"""What the HTTP clients read from the environment, and when."""
 
 from __future__ import annotations
 
@@ -57,64 +57,56 @@ def recorder() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-def test_a_bare_environment_is_read_once(bare_environment):
-    session = connections.read_environment_once(requests.Session())
-    assert session.trust_env is False
-    assert session.verify is True
+def test_a_bare_environment_has_nothing_read_per_request(bare_environment):
+    assert not connections.environment_read_per_request()
+    assert connections.ca_bundle() == __import__("certifi").where()
 
 
-def test_a_ca_bundle_variable_is_kept_on_the_session(bare_environment, monkeypatch):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
-    session = connections.read_environment_once(requests.Session())
-    assert session.trust_env is False
-    # What requests would have used for a request that names no verify of its own.
-    settings = session.merge_environment_settings("https://api.twilio.com/", {}, None, None, None)
-    assert settings["verify"] == "/etc/ssl/bundle.pem"
-    trusting = requests.Session()
-    assert (
-        trusting.merge_environment_settings("https://api.twilio.com/", {}, None, None, None)
-        == settings
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_the_ca_bundle_is_the_one_requests_would_verify_against(
+    bare_environment, monkeypatch, variable
+):
+    monkeypatch.setenv(variable, "/etc/ssl/bundle.pem")
+    assert connections.ca_bundle() == "/etc/ssl/bundle.pem"
+    settings = requests.Session().merge_environment_settings(
+        "https://api.twilio.com/", {}, None, None, None
     )
-
-
-def test_curl_ca_bundle_counts_when_requests_own_is_unset(bare_environment, monkeypatch):
-    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/curl.pem")
-    assert connections.read_environment_once(requests.Session()).verify == "/etc/ssl/curl.pem"
+    assert settings["verify"] == connections.ca_bundle()
 
 
 @pytest.mark.parametrize("variable", ["HTTPS_PROXY", "http_proxy", "NO_PROXY", "NETRC"])
-def test_variables_read_per_request_leave_the_session_trusting(
-    bare_environment, monkeypatch, variable
-):
+def test_proxy_variables_and_netrc_are_read_per_request(bare_environment, monkeypatch, variable):
     monkeypatch.setenv(variable, "http://127.0.0.1:9" if "PROXY" in variable.upper() else "/x")
     assert connections.environment_read_per_request()
-    assert connections.read_environment_once(requests.Session()).trust_env is True
 
 
-def test_a_netrc_file_leaves_the_session_trusting(bare_environment):
+def test_a_netrc_file_is_read_per_request(bare_environment):
     (bare_environment / ".netrc").write_text("machine 127.0.0.1 login a password b\n")
-    assert connections.read_environment_once(requests.Session()).trust_env is True
+    assert connections.environment_read_per_request()
 
 
-def test_a_proxy_in_the_environment_is_still_used(bare_environment, monkeypatch, recorder):
+def test_twilio_calls_go_through_urllib3_unless_requests_must_read_the_environment(
+    bare_environment, gw_settings, monkeypatch
+):
+    from twilio.http.http_client import TwilioHttpClient
+
+    from bot.twilio_http import Urllib3HttpClient
+
+    assert isinstance(twilio_client.make_client(gw_settings).http_client, Urllib3HttpClient)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert isinstance(twilio_client.make_client(gw_settings).http_client, TwilioHttpClient)
+
+
+def test_with_a_proxy_variable_twilio_calls_go_through_the_proxy(
+    bare_environment, gw_settings, monkeypatch, recorder
+):
     proxy, seen = recorder
     monkeypatch.setenv("http_proxy", proxy)
-    session = connections.read_environment_once(requests.Session())
-    response = session.get("http://bijli.invalid/through-the-proxy", timeout=5)
-    assert response.status_code == 200
-    assert seen == ["http://bijli.invalid/through-the-proxy"]
-
-
-def test_without_a_proxy_requests_go_straight_to_the_server(bare_environment, recorder):
-    url, seen = recorder
-    session = connections.read_environment_once(requests.Session())
-    assert session.get(f"{url}/direct", timeout=5).status_code == 200
-    assert seen == ["/direct"]
-
-
-def test_the_twilio_client_reads_the_environment_once(bare_environment, gw_settings):
-    client = twilio_client.make_client(gw_settings)
-    assert client.http_client.session.trust_env is False
+    client = twilio_client.make_client(
+        gw_settings.with_overrides(twilio_api_base_url="http://twilio.invalid")
+    )
+    client.request("GET", "http://twilio.invalid/2010-04-01/Accounts.json")
+    assert seen == ["http://twilio.invalid/2010-04-01/Accounts.json"]
 
 
 def test_the_rasa_client_verifies_https_against_the_bundle_requests_would_use(
