@@ -139,10 +139,13 @@ def handle_inbound(inbound_id: int) -> str:
     cfg = settings_mod.load()
     engine = connections.engine(cfg)
     conn = connections.redis(cfg)
-    paused = twilio_client.pause_state(cfg, conn) is not None
-    cached, profile = conn.mget(
-        REPLIES_KEY.format(id=inbound_id), PROFILE_KEY.format(id=inbound_id)
-    )
+    # Whether sending is paused, the replies an earlier attempt planned and the sender's
+    # profile name, in one round trip.
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.exists(twilio_client.pause_key(cfg))
+        pipe.mget(REPLIES_KEY.format(id=inbound_id), PROFILE_KEY.format(id=inbound_id))
+        pause_keys, (cached, profile) = pipe.execute()
+    paused = bool(pause_keys)
     replies = _decoded_replies(cached)
     routing: handoffs.Routing | None = None
     # One transaction reads the message, who sent it and whether an agent holds the sender.
