@@ -143,8 +143,8 @@ def rasa_http() -> urllib3.PoolManager:
     A worker posts to Rasa once a message, and ``requests``' preparation of a call (hooks,
     cookies, merging settings) cost twice urllib3's whole request. Rasa is a service of this
     stack, so no proxy variable applies to it; an ``https`` RASA_URL is verified against the
-    bundle ``requests`` would use (:func:`ca_bundle`). Nothing
-    is retried here: a failed post fails the job, which RQ retries.
+    bundle ``requests`` would use (:func:`ca_bundle`). Nothing is retried here: a failed post
+    fails the job, which RQ retries.
     """
     global _rasa_http
     with _lock:

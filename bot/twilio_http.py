@@ -25,22 +25,14 @@ import requests
 import urllib3
 from twilio.http import HttpClient
 from twilio.http.response import Response
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    NewConnectionError,
-    ReadTimeoutError,
-)
-from urllib3.exceptions import (
-    HTTPError as Urllib3Error,
-)
-from urllib3.exceptions import (
-    SSLError as Urllib3SSLError,
-)
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from bot import connections
 
 #: twilio-python's own client logs here (bot.logfmt keeps only its warnings).
 _logger = logging.getLogger("twilio.http_client")
+#: requests' defaults (``HTTPAdapter``'s ``pool_connections`` and ``pool_maxsize``).
+POOLS = 10
 
 
 def encode_form(fields: Mapping[str, Any] | None) -> str:
@@ -62,7 +54,7 @@ def as_requests_error(exc: Exception) -> requests.RequestException:
         return requests.ConnectTimeout(exc)
     if isinstance(exc, ReadTimeoutError):
         return requests.ReadTimeout(exc)
-    if isinstance(exc, Urllib3SSLError):
+    if isinstance(exc, urllib3.exceptions.SSLError):
         return requests.exceptions.SSLError(exc)
     # NewConnectionError (nothing reached Twilio), ProtocolError, a reset socket: as requests.
     return requests.ConnectionError(exc)
@@ -73,8 +65,14 @@ class Urllib3HttpClient(HttpClient):
 
     def __init__(self, timeout: float | None = None) -> None:
         super().__init__(_logger, False, timeout)
+        # As many pools and connections a pool as requests keeps: a campaign batch sends from
+        # several threads at once through one client.
         self.pool = urllib3.PoolManager(
-            retries=False, cert_reqs="CERT_REQUIRED", ca_certs=connections.ca_bundle()
+            num_pools=POOLS,
+            maxsize=POOLS,
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=connections.ca_bundle(),
         )
 
     def request(
@@ -115,7 +113,7 @@ class Urllib3HttpClient(HttpClient):
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
                 redirect=allow_redirects,
             )
-        except (Urllib3Error, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise as_requests_error(exc) from exc
         response = Response(
             answer.status, answer.data.decode("utf-8", errors="replace"), answer.headers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ PAGE = {"messages": [MESSAGE], "next_page_uri": None, "page": 0, "page_size": 2}
 class Recorder(BaseHTTPRequestHandler):
     """Keeps every request (method, target, headers, body) and answers as Twilio would."""
 
+    protocol_version = "HTTP/1.1"  # keeps connections open, as Twilio's API does
     seen: list[dict[str, Any]]
 
     def _record(self) -> None:
@@ -134,6 +136,26 @@ def test_forms_are_encoded_as_requests_encodes_them():
     prepared = requests.Request("POST", "http://x/", data=fields).prepare()
     assert encode_form(fields) == prepared.body
     assert encode_form({}) == encode_form(None) == ""
+
+
+def test_eight_sending_threads_share_one_client_without_dropping_connections(recorder, caplog):
+    base, seen = recorder
+    client = client_with(Urllib3HttpClient(timeout=5), base)
+    barrier = threading.Barrier(8)
+
+    def sender(n: int) -> None:
+        barrier.wait()
+        for i in range(5):
+            client.messages.create(to=f"+9198765{n:05d}", from_="+15005550006", body=f"{n}/{i}")
+
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        threads = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(seen) == 40
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
 
 
 @pytest.fixture
