@@ -111,48 +111,51 @@ def redis(cfg: settings_mod.Settings | None = None, *, blocking: bool = False) -
         return found
 
 
-def environment_read_per_request() -> bool:
+def environment_read_per_request(cfg: settings_mod.Settings) -> bool:
     """Whether ``requests`` reads something in this environment that depends on the request.
 
     A ``requests`` session looks, on every request, for proxy variables (and ``no_proxy``, per
     URL), a netrc file and a CA bundle variable. Where there is no proxy variable and no netrc
-    file, only the CA bundle is left, which :func:`ca_bundle` reads once; a client that does
-    not use ``requests`` then sends exactly what ``requests`` would.
+    file, only the CA bundle is left (:func:`ca_bundle`), and a client that does not use
+    ``requests`` sends exactly what ``requests`` would.
     """
-    if urllib.request.getproxies() or os.environ.get("NETRC"):
+    if urllib.request.getproxies() or cfg.netrc:
         return True
     from requests.utils import NETRC_FILES
 
     return any(os.path.exists(os.path.expanduser(f"~/{name}")) for name in NETRC_FILES)
 
 
-def ca_bundle() -> str:
+def ca_bundle(cfg: settings_mod.Settings) -> str:
     """The CA bundle ``requests`` verifies HTTPS against: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE,
     else certifi's."""
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        return bundle
+    if cfg.requests_ca_bundle:
+        return cfg.requests_ca_bundle
     import certifi
 
     return str(certifi.where())
 
 
-def rasa_http() -> urllib3.PoolManager:
+def rasa_http(cfg: settings_mod.Settings | None = None) -> urllib3.PoolManager:
     """The process's HTTP client for Rasa's channel: urllib3, without ``requests``.
 
     A worker posts to Rasa once a message, and ``requests``' preparation of a call (hooks,
     cookies, merging settings) cost twice urllib3's whole request. Rasa is a service of this
     stack, so no proxy variable applies to it; an ``https`` RASA_URL is verified against the
-    bundle ``requests`` would use (:func:`ca_bundle`). Nothing is retried here: a failed post
-    fails the job, which RQ retries.
+    bundle ``requests`` would use (:func:`ca_bundle`; the settings of the first call, or the
+    process's). Nothing is retried here: a failed post fails the job, which RQ retries.
     """
     global _rasa_http
+    found = _rasa_http
+    if found is not None:
+        return found
+    bundle = ca_bundle(cfg or settings())  # (settings() takes the lock)
     with _lock:
         if _rasa_http is None:
             import urllib3
 
             _rasa_http = urllib3.PoolManager(
-                retries=False, cert_reqs="CERT_REQUIRED", ca_certs=ca_bundle()
+                retries=False, cert_reqs="CERT_REQUIRED", ca_certs=bundle
             )
         return _rasa_http
 

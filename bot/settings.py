@@ -178,6 +178,11 @@ class Settings:
     sms_mps: float = 100.0
     #: Requests to Twilio a campaign batch keeps in flight at once (each takes its own token).
     campaign_send_threads: int = 8
+    #: The CA bundle ``requests`` would verify HTTPS against (REQUESTS_CA_BUNDLE, else
+    #: CURL_CA_BUNDLE); None: certifi's. The urllib3 clients for Twilio and Rasa use it too.
+    requests_ca_bundle: str | None = None
+    #: NETRC, the netrc file ``requests`` reads credentials from (default ~/.netrc).
+    netrc: str | None = None
 
     def mps_for(self, channel: str) -> float:
         """Messages per second of a channel's sender (0: unlimited)."""
@@ -363,6 +368,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         campaign_send_threads=_whole_number(
             "BIJLI_CAMPAIGN_SEND_THREADS", env.get("BIJLI_CAMPAIGN_SEND_THREADS"), 8, 1, 64
         ),
+        requests_ca_bundle=env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None,
+        netrc=env.get("NETRC") or None,
     )
 
 

@@ -178,11 +178,11 @@ _clients_lock = threading.Lock()
 def make_client(cfg: Settings) -> Client:
     """A ``twilio.rest.Client`` for the settings, pointed at ``TWILIO_API_BASE_URL`` when set."""
     http_client: HttpClient
-    if connections.environment_read_per_request():
+    if connections.environment_read_per_request(cfg):
         # A proxy variable or a netrc file: twilio-python's own client (requests) reads them.
         http_client = TwilioHttpClient(timeout=HTTP_TIMEOUT)
     else:
-        http_client = Urllib3HttpClient(timeout=HTTP_TIMEOUT)
+        http_client = Urllib3HttpClient(HTTP_TIMEOUT, connections.ca_bundle(cfg))
     client = Client(cfg.twilio_account_sid, cfg.twilio_auth_token, http_client=http_client)
     if cfg.twilio_api_base_url:
         # twilio 8.x: each domain holds its base URL; Messages live on the ``api`` domain,

@@ -11,7 +11,7 @@ default client does, with ``requests``' exceptions, which :mod:`bot.twilio_clien
 It is used only where ``requests`` would find nothing to read per request in the environment
 (no proxy variable, no netrc file: :func:`bot.connections.environment_read_per_request`);
 otherwise twilio-python's own client stays. HTTPS is verified against the bundle ``requests``
-would use.
+would use (:func:`bot.connections.ca_bundle`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import certifi
 import requests
 import urllib3
 from twilio.http import HttpClient
 from twilio.http.response import Response
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
-
-from bot import connections
 
 #: twilio-python's own client logs here (bot.logfmt keeps only its warnings).
 _logger = logging.getLogger("twilio.http_client")
@@ -63,7 +62,9 @@ def as_requests_error(exc: Exception) -> requests.RequestException:
 class Urllib3HttpClient(HttpClient):
     """twilio-python's ``HttpClient``, sending with one urllib3 pool manager."""
 
-    def __init__(self, timeout: float | None = None) -> None:
+    def __init__(self, timeout: float | None = None, ca_certs: str | None = None) -> None:
+        """``ca_certs``: the bundle HTTPS is verified against (default: certifi's, as
+        ``requests``' without REQUESTS_CA_BUNDLE)."""
         super().__init__(_logger, False, timeout)
         # As many pools and connections a pool as requests keeps: a campaign batch sends from
         # several threads at once through one client.
@@ -72,7 +73,7 @@ class Urllib3HttpClient(HttpClient):
             maxsize=POOLS,
             retries=False,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=connections.ca_bundle(),
+            ca_certs=ca_certs or certifi.where(),
         )
 
     def request(

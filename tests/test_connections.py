@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from bot import connections, twilio_client
+from bot import settings as settings_mod
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -57,9 +58,14 @@ def recorder() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
+def bare_settings() -> settings_mod.Settings:
+    """Settings read from the environment as the test left it."""
+    return settings_mod.load()
+
+
 def test_a_bare_environment_has_nothing_read_per_request(bare_environment):
-    assert not connections.environment_read_per_request()
-    assert connections.ca_bundle() == __import__("certifi").where()
+    assert not connections.environment_read_per_request(bare_settings())
+    assert connections.ca_bundle(bare_settings()) == __import__("certifi").where()
 
 
 @pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
@@ -67,22 +73,22 @@ def test_the_ca_bundle_is_the_one_requests_would_verify_against(
     bare_environment, monkeypatch, variable
 ):
     monkeypatch.setenv(variable, "/etc/ssl/bundle.pem")
-    assert connections.ca_bundle() == "/etc/ssl/bundle.pem"
+    assert connections.ca_bundle(bare_settings()) == "/etc/ssl/bundle.pem"
     settings = requests.Session().merge_environment_settings(
         "https://api.twilio.com/", {}, None, None, None
     )
-    assert settings["verify"] == connections.ca_bundle()
+    assert settings["verify"] == connections.ca_bundle(bare_settings())
 
 
 @pytest.mark.parametrize("variable", ["HTTPS_PROXY", "http_proxy", "NO_PROXY", "NETRC"])
 def test_proxy_variables_and_netrc_are_read_per_request(bare_environment, monkeypatch, variable):
     monkeypatch.setenv(variable, "http://127.0.0.1:9" if "PROXY" in variable.upper() else "/x")
-    assert connections.environment_read_per_request()
+    assert connections.environment_read_per_request(bare_settings())
 
 
 def test_a_netrc_file_is_read_per_request(bare_environment):
     (bare_environment / ".netrc").write_text("machine 127.0.0.1 login a password b\n")
-    assert connections.environment_read_per_request()
+    assert connections.environment_read_per_request(bare_settings())
 
 
 def test_twilio_calls_go_through_urllib3_unless_requests_must_read_the_environment(
@@ -92,7 +98,9 @@ def test_twilio_calls_go_through_urllib3_unless_requests_must_read_the_environme
 
     from bot.twilio_http import Urllib3HttpClient
 
-    assert isinstance(twilio_client.make_client(gw_settings).http_client, Urllib3HttpClient)
+    ours = twilio_client.make_client(gw_settings.with_overrides(requests_ca_bundle="/etc/x.pem"))
+    assert isinstance(ours.http_client, Urllib3HttpClient)
+    assert ours.http_client.pool.connection_pool_kw["ca_certs"] == "/etc/x.pem"
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     assert isinstance(twilio_client.make_client(gw_settings).http_client, TwilioHttpClient)
 

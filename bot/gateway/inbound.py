@@ -405,7 +405,7 @@ def ask_rasa(
     try:
         # A new connection per message: a kept-alive one would stick to the Sanic worker that
         # accepted it, so a few RQ workers could all land on one Rasa worker.
-        response = connections.rasa_http().request(
+        response = connections.rasa_http(cfg).request(
             "POST",
             url,
             body=body,
