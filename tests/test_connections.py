@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from bot import connections, twilio_client
 from bot import settings as settings_mod
+from tests.gateway_stack import ServerThread
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -28,34 +28,18 @@ def bare_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-class Recorder(BaseHTTPRequestHandler):
-    """Answers every GET with 200 and keeps the request line (a proxy sees the whole URL)."""
-
-    seen: list[str]
-
-    def do_GET(self) -> None:
-        self.seen.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def recorder() -> Iterator[tuple[str, list[str]]]:
+    """Answers every request with 200 and keeps its target as sent (a proxy's is the whole URL)."""
     seen: list[str] = []
-    handler = type("Handler", (Recorder,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["REQUEST_URI"])
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with ServerThread(app) as server:
+        yield server.url, seen
 
 
 def bare_settings() -> settings_mod.Settings:

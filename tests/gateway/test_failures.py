@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +16,7 @@ from bot.cli import main as cli
 from bot.gateway import inbound, ordering
 from bot.queues import INBOUND
 from bot.store import DeadLetter, InboundMessage, OutboundMessage, session_scope
-from tests.gateway_stack import inbound_form
+from tests.gateway_stack import ServerThread, inbound_form
 
 NUMBER = "+919876500002"
 
@@ -157,42 +156,25 @@ def test_an_answer_with_nothing_to_send_is_a_failure(gw_settings, stub_rasa, mon
         inbound.ask_rasa(gw_settings, "sms", NUMBER, "hello", "consumer")
 
 
-class ScriptedRasa(BaseHTTPRequestHandler):
-    """Answers every POST with ``answer`` (status, body): a Rasa that misbehaves."""
-
-    answer: tuple[int, bytes] = (200, b"[]")
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, body = self.answer
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def scripted_rasa(gw_settings):
-    """Settings whose RASA_URL is a ScriptedRasa, and a function that scripts its answer."""
-    handler = type("Handler", (ScriptedRasa,), {})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    """Settings whose RASA_URL answers every post as scripted (a Rasa that misbehaves), and the
+    function that scripts it: ``script(status, body)``."""
+    answer = {"status": 200, "body": b"[]"}
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        status = HTTPStatus(answer["status"])
+        start_response(
+            f"{status.value} {status.phrase}", [("Content-Length", str(len(answer["body"])))]
+        )
+        return [answer["body"]]
 
     def script(status: int, body: bytes) -> None:
-        handler.answer = (status, body)
+        answer.update(status=status, body=body)
 
-    try:
-        yield (
-            gw_settings.with_overrides(rasa_url=f"http://127.0.0.1:{server.server_address[1]}"),
-            script,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    with ServerThread(app) as server:
+        yield gw_settings.with_overrides(rasa_url=server.url), script
 
 
 def test_rasa_not_listening_is_unavailable(gw_settings):

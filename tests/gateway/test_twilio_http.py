@@ -7,7 +7,6 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from twilio.rest import Client
 from bot import twilio_client
 from bot.dev.embedded_redis import free_port
 from bot.twilio_http import Urllib3HttpClient, encode_form
+from tests.gateway_stack import ServerThread
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "t" * 32
@@ -28,49 +28,47 @@ MESSAGE = {"sid": "SM" + "2" * 32, "status": "queued", "body": "ok"}
 PAGE = {"messages": [MESSAGE], "next_page_uri": None, "page": 0, "page_size": 2}
 
 
-class Recorder(BaseHTTPRequestHandler):
-    """Keeps every request (method, target, headers, body) and answers as Twilio would."""
-
-    protocol_version = "HTTP/1.1"  # keeps connections open, as Twilio's API does
-    seen: list[dict[str, Any]]
-
-    def _record(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.seen.append(
-            {
-                "method": self.command,
-                "target": self.path,
-                "headers": {
-                    k.lower(): v
-                    for k, v in self.headers.items()
-                    if k.lower() not in TRANSPORT_HEADERS
-                },
-                "body": body,
-            }
-        )
-        answer = json.dumps(PAGE if self.command == "GET" else MESSAGE).encode()
-        self.send_response(200 if self.command == "GET" else 201)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    do_GET = do_POST = _record
-
-    def log_message(self, *_: object) -> None:
-        pass
+def request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's headers as sent, lower-cased, less the transport's own."""
+    headers = {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    return {k: v for k, v in headers.items() if k not in TRANSPORT_HEADERS}
 
 
 @pytest.fixture
 def recorder() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Keeps every request (method, target, headers, body) and answers as Twilio would."""
     seen: list[dict[str, Any]] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (Recorder,), {"seen": seen}))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        method = environ["REQUEST_METHOD"]
+        seen.append(
+            {
+                "method": method,
+                "target": environ["REQUEST_URI"],
+                "headers": request_headers(environ),
+                "body": environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)),
+            }
+        )
+        answer = json.dumps(PAGE if method == "GET" else MESSAGE).encode()
+        start_response(
+            "200 OK" if method == "GET" else "201 Created",
+            [
+                ("Content-Type", "application/json; charset=utf-8"),
+                ("Content-Length", str(len(answer))),
+            ],
+        )
+        return [answer]
+
+    # The project's threaded server keeps connections open (HTTP/1.1), as Twilio's API does.
+    with ServerThread(app) as server:
+        yield server.url, seen
 
 
 def client_with(http_client: Any, base: str) -> Client:
