@@ -63,6 +63,40 @@ def test_tampered_field_breaks_the_signature(gw_client, gw_settings):
     assert response.status_code == 403
 
 
+def test_a_signature_over_the_url_without_its_port_is_accepted_and_a_forged_one_is_not(
+    gw_app, gw_client, gw_settings, redis_conn
+):
+    # Twilio may sign the URL with or without its port. The exact URL is checked first, and
+    # RequestValidator.validate only after it: both must still refuse a wrong signature.
+    from urllib.parse import urlparse
+
+    from twilio.request_validator import remove_port
+
+    from bot import delivery_status
+
+    validator = RequestValidator(gw_settings.twilio_auth_token)
+    portless = remove_port(urlparse(gw_settings.public_base_url))
+    assert portless != gw_settings.public_base_url, "the test settings' URL has a port"
+    form = inbound_form("hi")
+    good = validator.compute_signature(f"{portless}/twilio/messages", form)
+    forged = validator.compute_signature(f"{portless}/twilio/other", form)
+    for signature, status in ((forged, 403), (good, 200)):
+        response = gw_client.post(
+            "/twilio/messages", data=form, headers={"X-Twilio-Signature": signature}
+        )
+        assert response.status_code == status
+    # A progress callback, which is parked before Flask.
+    callback = {"MessageSid": "SM" + "b" * 32, "MessageStatus": "sent"}
+    good = validator.compute_signature(f"{portless}/twilio/status", callback)
+    forged = validator.compute_signature(f"{portless}/twilio/status", {**callback, "To": "x"})
+    for signature, status, parked in ((forged, 403, 0), (good, 204, 1)):
+        response = gw_client.post(
+            "/twilio/status", data=callback, headers={"X-Twilio-Signature": signature}
+        )
+        assert response.status_code == status
+        assert delivery_status.parked_count(redis_conn) == parked
+
+
 def test_twilio_retry_of_the_same_sid_is_processed_once(
     post_signed, redis_conn, engine, work, fake, stub_rasa
 ):
