@@ -293,9 +293,35 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+#: The settings last built from the process environment, with a copy of the environment they
+#: were built from (CPython's own bytes mapping behind ``os.environ``, which every change to
+#: ``os.environ`` writes through).
+_from_process_environ: tuple[dict[bytes, bytes], Settings] | None = None
+
+
 def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from ``environ`` (default: the process environment)."""
-    env = os.environ if environ is None else environ
+    """Build settings from ``environ`` (default: the process environment).
+
+    Jobs load their settings per job, so that they follow the environment they run in. Building
+    them reads about ninety variables (60-80 µs of CPU); while the process environment is what
+    it was, the settings built from it last are returned instead (comparing the two takes
+    about a microsecond).
+    """
+    global _from_process_environ
+    if environ is not None:
+        return _build(environ)
+    raw: dict[bytes, bytes] | None = getattr(os.environ, "_data", None)
+    last = _from_process_environ
+    if raw is not None and last is not None and last[0] == raw:
+        return last[1]
+    settings = _build(os.environ)
+    if raw is not None:
+        _from_process_environ = (dict(raw), settings)
+    return settings
+
+
+def _build(env: Mapping[str, str]) -> Settings:
+    """Settings from the variables in ``env``."""
     var_dir = Path(env.get("BIJLI_VAR_DIR") or ROOT / "var")
     rasa_url = (env.get("RASA_URL") or "http://127.0.0.1:5005").rstrip("/")
     actions_port = int(env.get("ACTIONS_PORT") or 5055)

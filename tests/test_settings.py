@@ -117,6 +117,25 @@ def test_worker_count_and_embedded_redis_port_from_the_environment():
     assert (settings_mod.load({}).workers, settings_mod.load({}).embedded_redis_port) == (2, 6380)
 
 
+def test_the_process_environment_is_followed_and_read_again_only_when_it_changes(monkeypatch):
+    monkeypatch.setenv("BIJLI_WORKERS", "3")
+    first = settings_mod.load()
+    assert first.workers == 3
+    assert settings_mod.load() is first, "the same environment gives the settings built last"
+    monkeypatch.setenv("BIJLI_WORKERS", "5")
+    assert settings_mod.load().workers == 5
+    monkeypatch.setenv("BIJLI_WHATSAPP_MPS", "off")
+    assert (settings_mod.load().workers, settings_mod.load().whatsapp_mps) == (5, 0.0)
+    monkeypatch.delenv("BIJLI_WORKERS")
+    assert settings_mod.load().workers == settings_mod.DEFAULT_WORKERS
+    monkeypatch.setenv("BIJLI_WORKERS", "zero")
+    for _ in range(2):  # a bad value is refused every time, not remembered
+        with pytest.raises(InvalidSetting, match="BIJLI_WORKERS"):
+            settings_mod.load()
+    # An explicit mapping is always read as given.
+    assert settings_mod.load({"BIJLI_WORKERS": "4"}).workers == 4
+
+
 def test_create_app_refuses_a_half_set_configuration(settings):
     with pytest.raises(TwilioAuthTokenMissing):
         create_app(settings.with_overrides(twilio_account_sid=REAL_SID))

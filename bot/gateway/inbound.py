@@ -135,7 +135,8 @@ class Reply:
 
 def handle_inbound(inbound_id: int) -> str:
     """Answer inbound message ``inbound_id``: keywords here, everything else through Rasa."""
-    # Read per job, as cheap as a few dict lookups: a long-lived worker follows its environment.
+    # Read per job, so that a long-lived worker follows its environment (load() hands back the
+    # settings it built last while the environment is unchanged).
     cfg = settings_mod.load()
     engine = connections.engine(cfg)
     conn = connections.redis(cfg)
