@@ -22,10 +22,13 @@ from typing import Any
 
 import redis
 from redis.client import Pipeline
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 from rq import worker_pool as rq_worker_pool
 from rq.executions import Execution
+from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
+from rq.utils import now
+from rq.worker import WorkerStatus
 
 from bot import connections
 from bot.logfmt import kv
@@ -93,6 +96,8 @@ class Worker(SimpleWorker):
         super().__init__(*args, **kwargs)
         #: time.monotonic() until which the registration is known to live.
         self._registered_until = 0.0
+        #: The execution's writes, waiting for the job's (see prepare_execution).
+        self._preparation: Pipeline | None = None
         if not any(isinstance(f, PerJobLinesFilter) for f in self.log.filters):
             self.log.addFilter(PerJobLinesFilter())
 
@@ -113,6 +118,52 @@ class Worker(SimpleWorker):
         if pipeline is None and state == self._state:
             return
         super().set_state(state, pipeline=pipeline)
+
+    # RQ starts a job with two transactions: the execution's record (prepare_execution), then
+    # the worker's and the job's (prepare_job_execution). Here the first one's writes wait in a
+    # pipeline for the second, and both go in one transaction.
+
+    def prepare_execution(self, job: Job) -> Execution:
+        """RQ's prepare_execution, its writes left for :meth:`prepare_job_execution` to send."""
+        pipeline = self.connection.pipeline()
+        ttl = self.get_heartbeat_ttl(job)
+        self.execution = Execution.create(job, ttl, pipeline=pipeline, worker_name=self.name)
+        self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+        self._preparation = pipeline
+        return self.execution
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's prepare_job_execution, in the transaction :meth:`prepare_execution` began."""
+        pipeline, self._preparation = self._preparation, None
+        if pipeline is None:
+            super().prepare_job_execution(job, remove_from_intermediate_queue)
+            return
+        with pipeline:
+            self.set_current_job_id(job.id, pipeline=pipeline)
+            self.set_current_job_working_time(0, pipeline=pipeline)
+            heartbeat_ttl = self.get_heartbeat_ttl(job)
+            self.heartbeat(heartbeat_ttl, pipeline=pipeline)
+            job.heartbeat(now(), heartbeat_ttl, pipeline=pipeline)
+            job.prepare_for_execution(self.name, pipeline=pipeline)
+            if remove_from_intermediate_queue:
+                pipeline.lrem(
+                    Queue(job.origin, connection=self.connection).intermediate_queue_key, 1, job.id
+                )
+            pipeline.execute()
+        self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        """RQ's, without the job's heartbeat after a success that has no callback to run.
+
+        RQ writes that heartbeat so that the job's callbacks have time to run; only a failure
+        (the dead-letter callback) and a success callback do. The heartbeat is kept on the job,
+        and the success handling writes it with the job's record.
+        """
+        if job.get_status(refresh=False) != JobStatus.FAILED and job.success_callback is None:
+            job.ended_at = now()
+            job.last_heartbeat = job.ended_at
+            return
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
 
 
 class WorkerPool(rq_worker_pool.WorkerPool):

@@ -79,3 +79,51 @@ def test_rqs_per_job_success_lines_are_dropped_and_failures_kept(redis_conn, cap
         for line in [r.getMessage()]
     )
     assert any("Listening on" in line for line in lines), "the rest of RQ's INFO lines stay"
+
+
+def what_a_running_job_sees() -> dict[str, object]:
+    """(A job) RQ's records of this job and its worker while it runs."""
+    from rq import get_current_job
+    from rq.executions import Execution
+    from rq.registry import StartedJobRegistry
+
+    job = get_current_job()
+    assert job is not None
+    conn = job.connection
+    registry = StartedJobRegistry(job.origin, connection=conn)
+    ((job_id, execution_id),) = registry.get_job_and_execution_ids(cleanup=False)
+    execution = Execution.fetch(execution_id, job_id, connection=conn)
+    worker_key = f"rq:worker:{execution.worker_name}"
+    return {
+        "registered": job_id == job.id,
+        "status": conn.hget(job.key, "status").decode(),
+        "job_worker": conn.hget(job.key, "worker_name").decode() == execution.worker_name,
+        "current_job": conn.hget(worker_key, "current_job").decode() == job.id,
+        "state": conn.hget(worker_key, "state").decode(),
+    }
+
+
+def test_a_job_starts_in_one_transaction_with_rqs_records(redis_conn):
+    queue = Queue(INBOUND, connection=redis_conn)
+    for n in range(10):
+        queue.enqueue(what_a_running_job_sees, job_id=f"seen-{n}", result_ttl=600)
+    worker = worker_mod.Worker([queue], connection=redis_conn)
+    before = redis_conn.info("commandstats").get("cmdstat_multi", {}).get("calls", 0)
+    worker.work(burst=True, with_scheduler=False)
+    multis = redis_conn.info("commandstats")["cmdstat_multi"]["calls"] - before
+    for n in range(10):
+        job = Job.fetch(f"seen-{n}", connection=redis_conn)
+        assert job.get_status() == JobStatus.FINISHED
+        assert job.return_value() == {
+            "registered": True,
+            "status": "started",
+            "job_worker": True,
+            "current_job": True,
+            "state": "busy",
+        }
+        # The heartbeat at the job's end is not sent on its own; the job's record has one.
+        assert job.started_at <= job.last_heartbeat
+        assert job.ended_at is not None and job.started_at <= job.ended_at
+    # A job: one transaction to start it, one to finish it and one with the suspension check
+    # before the next dequeue, plus a few per run. RQ starts a job with two (44 here).
+    assert multis <= 10 * 3 + 5, multis
