@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qs, parse_qsl
 from xml.sax.saxutils import escape
@@ -109,9 +109,34 @@ def signature_matches(
     # Twilio signs the URL as it was configured, which is PUBLIC_BASE_URL's: one signature
     # over that URL is checked first. ``validate`` parses the URL and signs it twice, with and
     # without a port; that is only needed for a signature the exact URL did not match.
-    if any(compare(validator.compute_signature(c, form), signature) for c in candidates):
+    fields = SignedFields(form)
+    if any(compare(validator.compute_signature(c, fields), signature) for c in candidates):
         return True
-    return any(validator.validate(candidate, form, signature) for candidate in candidates)
+    return any(validator.validate(candidate, fields, signature) for candidate in candidates)
+
+
+class SignedFields:
+    """A form as RequestValidator reads it: its field names, and ``getall`` for their values.
+
+    compute_signature asks a form for ``getall``, then ``getlist``, then indexes it, catching
+    an AttributeError at each miss: two a field for a dict, one for Flask's form. That cost
+    more than the signature itself (52 against 21 µs for a status callback's 14 fields).
+    """
+
+    __slots__ = ("_form", "getall")
+
+    def __init__(self, form: Mapping[str, str]) -> None:
+        self._form = form
+        getlist = getattr(form, "getlist", None)
+        self.getall: Callable[[str], list[str]] = (
+            getlist if getlist is not None else (lambda name: [form[name]])
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._form)
+
+    def __len__(self) -> int:
+        return len(self._form)
 
 
 def _forbidden(kind: str) -> Response:

@@ -97,6 +97,23 @@ def test_a_signature_over_the_url_without_its_port_is_accepted_and_a_forged_one_
         assert delivery_status.parked_count(redis_conn) == parked
 
 
+def test_signed_fields_sign_as_the_form_itself():
+    # What RequestValidator computes over SignedFields is what it computes over the form.
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    validator = RequestValidator("token")
+    url = "https://bot.example/twilio/status?key=reply%3A1%3A0%3A0"
+    forms = [
+        {"MessageSid": "SM1", "MessageStatus": "sent", "To": "whatsapp:+919876543210"},
+        ImmutableMultiDict([("Body", "b"), ("To", "x"), ("To", "a"), ("Body", "")]),
+        {},
+    ]
+    for form in forms:
+        expected = validator.compute_signature(url, form)
+        assert validator.compute_signature(url, webhooks.SignedFields(form)) == expected
+    assert webhooks.SignedFields(forms[1]).getall("To") == ["x", "a"]
+
+
 def test_twilio_retry_of_the_same_sid_is_processed_once(
     post_signed, redis_conn, engine, work, fake, stub_rasa
 ):
