@@ -207,3 +207,37 @@ def test_schedule_expiry_puts_one_job_per_moment_in_rqs_scheduled_registry(redis
     assert (job.func_name, job.args) == (handoffs.EXPIRE_JOB, (7,))
     assert registry.get_scheduled_time(job_id) == at.replace(tzinfo=dt.timezone.utc)
     assert job.retries_left == 3
+
+
+def test_finding_an_open_handoff_uses_the_partial_index_on_sqlite(tmp_path):
+    # Every inbound message asks whether its sender has an open handoff, and opening one asks
+    # again: both must find it through the partial index of open handoffs, not a table scan.
+    # (SQLite plans with the bound values, so `state != ?` bound to 'closed' matches the
+    # index's `state != 'closed'` as the literal does.)
+    from sqlalchemy import event
+
+    from bot.gateway import inbound
+    from bot.store import Base, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.sqlite3'}")
+    Base.metadata.create_all(engine)
+    statements: list[tuple[str, object]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def keep(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
+        statements.append((statement, parameters))
+
+    with session_scope(engine) as session:
+        assert handoffs.open_for(session, "whatsapp", MOBILE) is None
+        session.execute(inbound._JOB_INPUT, {"id": 1}).one_or_none()
+    event.remove(engine, "before_cursor_execute", keep)
+    plans = []
+    with engine.connect() as conn:
+        for statement, parameters in statements:
+            if "handoffs" in statement:
+                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                plans.append(" | ".join(str(r[-1]) for r in rows))
+    assert len(plans) == 2, statements
+    for plan in plans:
+        assert "uq_handoffs_open_sender" in plan, plan
+        assert "SCAN handoffs" not in plan, plan
