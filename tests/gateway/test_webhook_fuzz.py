@@ -108,8 +108,11 @@ def test_no_random_request_gets_a_5xx_and_the_worker_survives_the_jobs(
     validator = RequestValidator(gw_settings.twilio_auth_token)
     statuses: dict[int, int] = {}
 
+    # Hypothesis draws the malformed sids and encodings more often than their share of the
+    # strategies: of 300 examples, 36 to 79 got through to a job in four runs, against the 40
+    # the check below needs (a CI run failed on 36). Of 600, 120 to 206 did (about 5 s more).
     @settings(
-        max_examples=300,
+        max_examples=600,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
