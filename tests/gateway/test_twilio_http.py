@@ -13,6 +13,7 @@ import pytest
 import requests
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from werkzeug.datastructures import EnvironHeaders
 
 from bot import twilio_client
 from bot.dev.embedded_redis import free_port
@@ -30,14 +31,7 @@ PAGE = {"messages": [MESSAGE], "next_page_uri": None, "page": 0, "page_size": 2}
 
 def request_headers(environ: dict[str, Any]) -> dict[str, str]:
     """The request's headers as sent, lower-cased, less the transport's own."""
-    headers = {
-        key[5:].replace("_", "-").lower(): value
-        for key, value in environ.items()
-        if key.startswith("HTTP_")
-    }
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            headers[key.replace("_", "-").lower()] = environ[key]
+    headers = {key.lower(): value for key, value in EnvironHeaders(environ).items()}
     return {k: v for k, v in headers.items() if k not in TRANSPORT_HEADERS}
 
 
